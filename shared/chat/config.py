@@ -1,0 +1,120 @@
+"""Settings, read from environment variables in this one place.
+
+Terraform sets these on every function (terraform/modules/functions); the local emulator sets
+the same names. A missing required variable raises :class:`ConfigurationError` naming it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from chat.errors import ConfigurationError
+
+#: Every environment variable the layer reads, with what it means. Terraform and the emulator
+#: are tested to set exactly the required ones (tests/terraform, tests/e2e).
+REQUIRED = ("CONNECTIONS_TABLE", "ROOM_MEMBERS_TABLE", "MESSAGES_TABLE")
+OPTIONAL = {
+    "AWS_REGION": "region of the tables and the management endpoint (set by the Lambda runtime)",
+    "MANAGEMENT_ENDPOINT": "override of https://{apiId}.execute-api.{region}.amazonaws.com/{stage}",
+    "CONNECTION_TTL_SECONDS": "registry row lifetime; default 2 h max connection + 10 min slack",
+    "MESSAGE_RETENTION_DAYS": "history TTL in days; 0 keeps messages forever",
+    "IDEMPOTENCY_TTL_SECONDS": "how long a clientMessageId is remembered",
+    "MAX_TEXT_CHARS": "largest message text accepted",
+    "MAX_ROOMS_PER_CONNECTION": "how many rooms one connection may join",
+    "FANOUT_CONCURRENCY": "PostToConnection calls in flight per invocation",
+    "FANOUT_PAGE_SIZE": "registry items per Query page during fan-out",
+    "FANOUT_TIME_MARGIN_MS": "hand the rest of a fan-out to FANOUT_FUNCTION_NAME when less time remains",
+    "FANOUT_FUNCTION_NAME": "function that continues an unfinished fan-out",
+    "BROADCAST_SHARDS": "write shards of the byShard index (broadcast-to-all without Scan)",
+    "RATE_LIMIT_PER_MINUTE": "messages one connection may send per minute (0 disables)",
+    "JWT_SECRET": "HS256 secret (local use); on AWS prefer JWT_SECRET_PARAMETER",
+    "JWT_SECRET_PARAMETER": "SSM SecureString parameter name holding the HS256 secret",
+    "JWT_ISSUER": "required `iss` claim, if set",
+    "JWT_AUDIENCE": "required `aud` claim, if set",
+    "LOG_LEVEL": "DEBUG/INFO/WARNING/ERROR",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    connections_table: str
+    room_members_table: str
+    messages_table: str
+    region: str | None = None
+    management_endpoint: str | None = None
+    connection_ttl_seconds: int = 2 * 3600 + 600
+    message_retention_days: int = 0
+    idempotency_ttl_seconds: int = 24 * 3600
+    max_text_chars: int = 4000
+    max_rooms_per_connection: int = 50
+    fanout_concurrency: int = 32
+    fanout_page_size: int = 500
+    fanout_time_margin_ms: int = 3000
+    fanout_function_name: str | None = None
+    broadcast_shards: int = 16
+    rate_limit_per_minute: int = 120
+    jwt_secret: str | None = None
+    jwt_secret_parameter: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        missing = [name for name in REQUIRED if not env.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"missing required environment variable(s): {', '.join(missing)}"
+            )
+        return cls(
+            connections_table=env["CONNECTIONS_TABLE"],
+            room_members_table=env["ROOM_MEMBERS_TABLE"],
+            messages_table=env["MESSAGES_TABLE"],
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            management_endpoint=env.get("MANAGEMENT_ENDPOINT") or None,
+            connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", cls.connection_ttl_seconds, 60),
+            message_retention_days=_int(env, "MESSAGE_RETENTION_DAYS", cls.message_retention_days, 0),
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, 60),
+            max_text_chars=_int(env, "MAX_TEXT_CHARS", cls.max_text_chars, 1, 100_000),
+            max_rooms_per_connection=_int(env, "MAX_ROOMS_PER_CONNECTION", cls.max_rooms_per_connection, 1, 1000),
+            fanout_concurrency=_int(env, "FANOUT_CONCURRENCY", cls.fanout_concurrency, 1, 512),
+            fanout_page_size=_int(env, "FANOUT_PAGE_SIZE", cls.fanout_page_size, 1, 10_000),
+            fanout_time_margin_ms=_int(env, "FANOUT_TIME_MARGIN_MS", cls.fanout_time_margin_ms, 0),
+            fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
+            broadcast_shards=_int(env, "BROADCAST_SHARDS", cls.broadcast_shards, 1, 1000),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, 0),
+            jwt_secret=env.get("JWT_SECRET") or None,
+            jwt_secret_parameter=env.get("JWT_SECRET_PARAMETER") or None,
+            jwt_issuer=env.get("JWT_ISSUER") or None,
+            jwt_audience=env.get("JWT_AUDIENCE") or None,
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+    def require_region(self) -> str:
+        if not self.region:
+            raise ConfigurationError("missing required environment variable: AWS_REGION")
+        return self.region
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ConfigurationError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings of this container, read once. Tests call ``get_settings.cache_clear()``."""
+    return Settings.from_env()

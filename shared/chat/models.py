@@ -1,0 +1,159 @@
+"""PynamoDB models: the single source of truth of the data (terraform/modules/dynamodb mirrors
+them and tests/terraform checks that it does).
+
+Tables
+------
+connections   hash connectionId. One row per live WebSocket connection: who (userId), which
+              rooms, when, from where, and ``expiresAt`` (TTL) because $disconnect is best effort.
+              GSI byUser  (userId, connectionId): every connection of a user (direct messages).
+              GSI byShard (shard, connectionId):  broadcast-to-everyone as N Queries, never a Scan.
+room_members  hash roomId, range connectionId. Membership items: a room's audience is one Query
+              on its partition (items read == recipients), and a connection may join many rooms.
+messages      hash conversationId ("room#<id>", "dm#<a>#<b>", "broadcast"), range messageId (a
+              ULID: time-ordered and unique). Also holds idempotency items under "dedup#<userId>".
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pynamodb.attributes import (
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+from chat.config import Settings, get_settings
+
+UNBOUND = "unbound-call-chat.models.bind"
+
+
+class ConnectionsByUser(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "byUser"
+        projection = IncludeProjection(["expiresAt"])
+
+    userId = UnicodeAttribute(hash_key=True)
+    connectionId = UnicodeAttribute(range_key=True)
+
+
+class ConnectionsByShard(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "byShard"
+        projection = IncludeProjection(["expiresAt", "userId"])
+
+    shard = NumberAttribute(hash_key=True)
+    connectionId = UnicodeAttribute(range_key=True)
+
+
+class Connection(Model):
+    class Meta:
+        table_name = UNBOUND
+
+    connectionId = UnicodeAttribute(hash_key=True)
+    userId = UnicodeAttribute()
+    shard = NumberAttribute()
+    connectedAt = NumberAttribute()  # epoch milliseconds, as requestContext.connectedAt
+    lastActiveAt = NumberAttribute(null=True)  # epoch milliseconds
+    rooms = UnicodeSetAttribute(null=True)
+    sourceIp = UnicodeAttribute(null=True)
+    userAgent = UnicodeAttribute(null=True)
+    rateWindow = NumberAttribute(null=True)  # epoch minute of the rate-limit window
+    rateCount = NumberAttribute(null=True)
+    expiresAt = TTLAttribute()
+
+    by_user = ConnectionsByUser()
+    by_shard = ConnectionsByShard()
+
+
+class RoomMember(Model):
+    class Meta:
+        table_name = UNBOUND
+
+    roomId = UnicodeAttribute(hash_key=True)
+    connectionId = UnicodeAttribute(range_key=True)
+    userId = UnicodeAttribute()
+    joinedAt = NumberAttribute()  # epoch milliseconds
+    expiresAt = TTLAttribute()
+
+
+class Message(Model):
+    class Meta:
+        table_name = UNBOUND
+
+    conversationId = UnicodeAttribute(hash_key=True)
+    messageId = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()  # direct | room | broadcast
+    senderId = UnicodeAttribute()
+    text = UnicodeAttribute()
+    sentAt = NumberAttribute()  # epoch milliseconds
+    roomId = UnicodeAttribute(null=True)
+    recipientId = UnicodeAttribute(null=True)
+    clientMessageId = UnicodeAttribute(null=True)
+    expiresAt = TTLAttribute(null=True)
+
+
+class MessageDedup(Model):
+    """Idempotency item: ``(dedup#<senderId>, <clientMessageId>)`` -> the message it created.
+
+    Lives in the messages table (same key names, its own partitions) and is written in the same
+    transaction as the message, so a duplicate invocation can neither store nor deliver twice.
+    """
+
+    class Meta:
+        table_name = UNBOUND
+
+    conversationId = UnicodeAttribute(hash_key=True)
+    messageId = UnicodeAttribute(range_key=True)
+    originalConversationId = UnicodeAttribute()
+    originalMessageId = UnicodeAttribute()
+    expiresAt = TTLAttribute()
+
+
+TABLE_MODELS = {"connections": Connection, "room_members": RoomMember, "messages": Message}
+"""Logical table name (as in manifest.json permissions) -> the model that defines its schema."""
+
+_ALL_MODELS = (Connection, RoomMember, Message, MessageDedup)
+_bind_lock = threading.Lock()
+_bound_to: Settings | None = None
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at the configured tables/region. Idempotent; cheap when unchanged."""
+    global _bound_to
+    with _bind_lock:
+        if _bound_to == settings:
+            return
+        names = {
+            Connection: settings.connections_table,
+            RoomMember: settings.room_members_table,
+            Message: settings.messages_table,
+            MessageDedup: settings.messages_table,
+        }
+        for model in _ALL_MODELS:
+            meta = model.Meta
+            meta.table_name = names[model]
+            meta.region = settings.require_region()
+            meta.connect_timeout_seconds = 2
+            meta.read_timeout_seconds = 5
+            meta.max_retry_attempts = 4
+            meta.base_backoff_ms = 25
+            meta.max_pool_connections = max(10, settings.fanout_concurrency)
+            model._connection = None  # PynamoDB caches a connection per model
+        _bound_to = settings
+
+
+def ensure_bound() -> Settings:
+    settings = get_settings()
+    bind(settings)
+    return settings
+
+
+def reset_binding() -> None:
+    """For tests that change settings between cases."""
+    global _bound_to
+    with _bind_lock:
+        _bound_to = None
