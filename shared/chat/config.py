@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from chat.errors import ConfigurationError
 
@@ -63,7 +63,7 @@ class Settings:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
@@ -79,7 +79,7 @@ class Settings:
             connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", cls.connection_ttl_seconds, 60),
             message_retention_days=_int(env, "MESSAGE_RETENTION_DAYS", cls.message_retention_days, 0),
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, 60),
-            max_text_chars=_int(env, "MAX_TEXT_CHARS", cls.max_text_chars, 1, 100_000),
+            max_text_chars=_int(env, "MAX_TEXT_CHARS", cls.max_text_chars, 1, 30_000),
             max_rooms_per_connection=_int(env, "MAX_ROOMS_PER_CONNECTION", cls.max_rooms_per_connection, 1, 1000),
             fanout_concurrency=_int(env, "FANOUT_CONCURRENCY", cls.fanout_concurrency, 1, 512),
             fanout_page_size=_int(env, "FANOUT_PAGE_SIZE", cls.fanout_page_size, 1, 10_000),

@@ -83,6 +83,16 @@ class DeliveryFailed(ChatError):
 
     code = "DELIVERY_FAILED"
 
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
 
 class ConnectionNotRegistered(NotFound):
     code = "NOT_CONNECTED"
+
+
+class SenderNotAllowed(Forbidden):
+    """The payload tried to name the sender; identity comes from the authorizer only."""
+
+    code = "SENDER_NOT_ALLOWED"

@@ -23,6 +23,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.connection import Connection as DynamoConnection
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -119,11 +120,12 @@ TABLE_MODELS = {"connections": Connection, "room_members": RoomMember, "messages
 _ALL_MODELS = (Connection, RoomMember, Message, MessageDedup)
 _bind_lock = threading.Lock()
 _bound_to: Settings | None = None
+_txn_connection: DynamoConnection | None = None
 
 
 def bind(settings: Settings) -> None:
     """Point every model at the configured tables/region. Idempotent; cheap when unchanged."""
-    global _bound_to
+    global _bound_to, _txn_connection
     with _bind_lock:
         if _bound_to == settings:
             return
@@ -140,10 +142,10 @@ def bind(settings: Settings) -> None:
             meta.connect_timeout_seconds = 2
             meta.read_timeout_seconds = 5
             meta.max_retry_attempts = 4
-            meta.base_backoff_ms = 25
             meta.max_pool_connections = max(10, settings.fanout_concurrency)
             model._connection = None  # PynamoDB caches a connection per model
         _bound_to = settings
+        _txn_connection = None
 
 
 def ensure_bound() -> Settings:
@@ -152,8 +154,20 @@ def ensure_bound() -> Settings:
     return settings
 
 
+def transaction_connection() -> DynamoConnection:
+    """A low-level PynamoDB connection for TransactWrite, made once per binding."""
+    global _txn_connection
+    settings = ensure_bound()
+    with _bind_lock:
+        if _txn_connection is None:
+            _txn_connection = DynamoConnection(region=settings.require_region(), connect_timeout_seconds=2,
+                                               read_timeout_seconds=5, max_retry_attempts=4)
+        return _txn_connection
+
+
 def reset_binding() -> None:
     """For tests that change settings between cases."""
-    global _bound_to
+    global _bound_to, _txn_connection
     with _bind_lock:
         _bound_to = None
+        _txn_connection = None

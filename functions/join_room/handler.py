@@ -1,0 +1,14 @@
+"""joinRoom: add this connection to a room."""
+
+from chat import registry, responses
+from chat.events import caller_of, json_body
+from chat.lambda_kit import route
+from chat.protocol import parse_room_request
+
+
+@route("joinRoom")
+def lambda_handler(event, context):
+    caller = caller_of(event)
+    request = parse_room_request(json_body(event))
+    added = registry.join(caller, request.room_id)
+    return responses.ok({"type": "joined", "roomId": request.room_id, "alreadyMember": not added})

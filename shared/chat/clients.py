@@ -1,0 +1,60 @@
+"""boto3 clients, created lazily once per container (never at import time) with explicit
+timeouts and retry mode. ``reset()`` forgets them (tests, the emulator after changing env)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+MANAGEMENT_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5}
+
+
+@functools.cache
+def management_client(endpoint: str, region: str, max_pool: int = 32) -> Any:
+    """apigatewaymanagementapi client for one stage endpoint.
+
+    botocore's own retries are off (max_attempts=1): chat.fanout retries throttling and transient
+    errors itself with jittered backoff, and must never retry a GoneException.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=max_pool,
+                      **MANAGEMENT_TIMEOUTS),
+    )
+
+
+@functools.cache
+def lambda_client(region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", region_name=region,
+                        config=Config(retries={"mode": "standard", "max_attempts": 3},
+                                      connect_timeout=2, read_timeout=10))
+
+
+@functools.cache
+def ssm_client(region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("ssm", region_name=region,
+                        config=Config(retries={"mode": "standard", "max_attempts": 3},
+                                      connect_timeout=2, read_timeout=5))
+
+
+def reset() -> None:
+    """Forget cached clients, settings and model bindings (call after changing the environment)."""
+    from chat import auth, config, models
+
+    management_client.cache_clear()
+    lambda_client.cache_clear()
+    ssm_client.cache_clear()
+    config.get_settings.cache_clear()
+    auth.jwt_secret.cache_clear()
+    models.reset_binding()

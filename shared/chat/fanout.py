@@ -1,0 +1,200 @@
+"""Fan-out: deliver one frame to an audience through @connections.
+
+- The audience is a list of *segments* (a user's connections, a room's members, or one shard of
+  the byShard index), each read with paginated Queries: DynamoDB items read == recipients.
+- Posts run with bounded concurrency (FANOUT_CONCURRENCY threads sharing one pooled client).
+- A 410 GoneException removes *that* connection id from the registry (never the sender's).
+- Throttling (429/LimitExceeded) and transient failures (5xx, timeouts) are retried with full
+  jitter exponential backoff; 403/413 are not retried.
+- No silent tail loss: before each chunk the remaining Lambda time is checked; when it falls
+  under FANOUT_TIME_MARGIN_MS the untried remainder (pending ids + the Query cursor + the
+  segments left) is handed to FANOUT_FUNCTION_NAME with an asynchronous Invoke, which continues
+  the same way. Nobody is posted twice by a hand-off: only ids never attempted are handed on.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chat import registry
+from chat.clients import lambda_client
+from chat.config import Settings
+from chat.errors import ConfigurationError, ConnectionGone, DeliveryFailed, PayloadTooLarge, Throttled
+from chat.logs import get_logger, log_event
+from chat.management import Connections
+
+log = get_logger("chat.fanout")
+JOB_TYPE = "chat.fanout.continue"
+RemainingMs = Callable[[], int]
+
+DELIVERED, GONE, FAILED = "delivered", "gone", "failed"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_ms: int = 25
+    cap_ms: int = 1000
+    sleep: Callable[[float], None] = time.sleep
+
+    def backoff(self, attempt: int) -> None:
+        self.sleep(random.uniform(0, min(self.cap_ms, self.base_ms * 2**attempt)) / 1000)
+
+
+@dataclass
+class Segment:
+    kind: str  # "user" | "room" | "shard"
+    key: str | int
+
+    def page(self, cursor: registry.Cursor, page_size: int) -> registry.Page:
+        if self.kind == "user":
+            return registry.user_page(str(self.key), cursor, page_size)
+        if self.kind == "room":
+            return registry.room_page(str(self.key), cursor, page_size)
+        if self.kind == "shard":
+            return registry.shard_page(int(self.key), cursor, page_size)
+        raise ValueError(f"unknown segment kind {self.kind!r}")
+
+
+@dataclass
+class FanoutJob:
+    """Everything needed to (continue to) deliver one frame; JSON-serialisable for hand-off."""
+
+    frame: dict[str, Any]
+    segments: list[Segment]
+    endpoint: str
+    exclude: list[str] = field(default_factory=list)
+    cursor: registry.Cursor = None  # Query position inside segments[0]
+    pending: list[str] = field(default_factory=list)  # ids read but never attempted
+    hops: int = 0
+
+    def to_event(self) -> dict[str, Any]:
+        return {"type": JOB_TYPE, **asdict(self)}
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> FanoutJob:
+        if event.get("type") != JOB_TYPE:
+            raise ValueError(f"not a fan-out continuation event (type={event.get('type')!r})")
+        return cls(
+            frame=event["frame"],
+            segments=[Segment(**s) for s in event["segments"]],
+            endpoint=event["endpoint"],
+            exclude=list(event.get("exclude") or []),
+            cursor=event.get("cursor"),
+            pending=list(event.get("pending") or []),
+            hops=int(event.get("hops") or 0),
+        )
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    gone: int = 0
+    failed: int = 0
+    items_read: int = 0
+    continued: bool = False
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def as_frame(self) -> dict[str, Any]:
+        return {"delivered": self.delivered, "gone": self.gone, "failed": self.failed,
+                "continued": self.continued}
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    data = json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(data) > 128 * 1024:
+        raise PayloadTooLarge(f"the frame is {len(data)} bytes; @connections accepts at most 131072")
+    return data
+
+
+def post_with_retry(connections: Connections, connection_id: str, data: bytes, policy: RetryPolicy) -> str:
+    for attempt in range(policy.attempts):
+        try:
+            connections.post(connection_id, data)
+            return DELIVERED
+        except ConnectionGone:
+            registry.forget_gone(connection_id)
+            return GONE
+        except Throttled:
+            pass
+        except DeliveryFailed as e:
+            if not e.retryable:
+                log_event(log, 30, "delivery failed", target_connection_id=connection_id, error=str(e))
+                return FAILED
+        except PayloadTooLarge:
+            return FAILED
+        if attempt + 1 < policy.attempts:
+            policy.backoff(attempt)
+    log_event(log, 30, "delivery failed after retries", target_connection_id=connection_id,
+              attempts=policy.attempts)
+    return FAILED
+
+
+def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = None, *,
+        connections: Connections | None = None, policy: RetryPolicy | None = None,
+        hand_off: Callable[[FanoutJob, Settings], None] | None = None) -> DeliveryReport:
+    """Delivers ``job.frame`` to every live connection of the job's segments (see module doc)."""
+    connections = connections or Connections(job.endpoint, settings.require_region(),
+                                             max_pool=settings.fanout_concurrency)
+    policy = policy or RetryPolicy()
+    hand_off = hand_off or continue_later
+    data = encode(job.frame)
+    exclude = set(job.exclude)
+    chunk = settings.fanout_concurrency * 4
+    report = DeliveryReport()
+    segments = list(job.segments)
+    cursor, pending = job.cursor, list(job.pending)
+
+    def out_of_time() -> bool:
+        return remaining_ms is not None and remaining_ms() < settings.fanout_time_margin_ms
+
+    def deliver(pool: ThreadPoolExecutor, ids: list[str]) -> None:
+        for outcome in pool.map(lambda cid: post_with_retry(connections, cid, data, policy), ids):
+            report.add(outcome)
+
+    with ThreadPoolExecutor(max_workers=settings.fanout_concurrency, thread_name_prefix="fanout") as pool:
+        while True:
+            while pending:
+                if out_of_time():
+                    return _handed_off(job, segments, cursor, pending, report, settings, hand_off)
+                batch, pending = pending[:chunk], pending[chunk:]
+                deliver(pool, batch)
+            if not segments:
+                return report
+            if out_of_time():
+                return _handed_off(job, segments, cursor, pending, report, settings, hand_off)
+            page = segments[0].page(cursor, settings.fanout_page_size)
+            report.items_read += page.items_read
+            pending = [cid for cid in page.connection_ids if cid not in exclude]
+            cursor = page.cursor
+            if cursor is None:
+                segments.pop(0)
+
+
+def _handed_off(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor, pending: list[str],
+                report: DeliveryReport, settings: Settings,
+                hand_off: Callable[[FanoutJob, Settings], None]) -> DeliveryReport:
+    rest = FanoutJob(frame=job.frame, segments=segments, endpoint=job.endpoint, exclude=job.exclude,
+                     cursor=cursor, pending=pending, hops=job.hops + 1)
+    hand_off(rest, settings)
+    report.continued = True
+    log_event(log, 20, "fan-out handed off", pending=len(pending), segments_left=len(segments),
+              hops=rest.hops, delivered=report.delivered)
+    return report
+
+
+def continue_later(job: FanoutJob, settings: Settings) -> None:
+    """Asynchronous Invoke of the continuation function (Lambda retries async failures twice)."""
+    if not settings.fanout_function_name:
+        raise ConfigurationError("FANOUT_FUNCTION_NAME is not set: cannot continue an unfinished fan-out")
+    payload = json.dumps(job.to_event(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    lambda_client(settings.require_region()).invoke(
+        FunctionName=settings.fanout_function_name, InvocationType="Event", Payload=payload)

@@ -1,0 +1,67 @@
+"""What every handler shares: log context, settings, and translating our typed errors into
+protocol error frames (once, here). Unexpected exceptions are logged and re-raised, so API
+Gateway answers the caller with its own "Internal server error" frame, as it does on AWS."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException
+
+from chat import responses
+from chat.config import get_settings
+from chat.errors import ChatError, Throttled
+from chat.logs import Stopwatch, bind_context, get_logger, log_event, reset_context, set_level
+
+log = get_logger("chat.handler")
+THROTTLING_CAUSES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                               "RequestLimitExceeded"})
+
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+
+
+def route(action: str | None, *, answer_errors: bool = True) -> Callable[[Handler], Handler]:
+    """Decorates a route handler: binds log context, maps ChatError -> error frame."""
+
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+            settings = get_settings()
+            set_level(settings.log_level)
+            ctx = event.get("requestContext") if isinstance(event, Mapping) else None
+            ctx = ctx if isinstance(ctx, Mapping) else {}
+            token = bind_context(route=ctx.get("routeKey"), connection_id=ctx.get("connectionId"),
+                                 request_id=ctx.get("requestId"),
+                                 function=getattr(context, "function_name", None))
+            watch = Stopwatch()
+            try:
+                try:
+                    result = fn(event, context)
+                except PynamoDBException as e:
+                    if getattr(e, "cause_response_code", None) in THROTTLING_CAUSES:
+                        raise Throttled("the database is busy; try again") from e
+                    raise
+                log_event(log, logging.INFO, "handled", status=result.get("statusCode"), duration_ms=watch.ms())
+                return result
+            except ChatError as e:
+                log_event(log, logging.INFO, "rejected", code=e.code, reason=str(e), duration_ms=watch.ms())
+                if not answer_errors:
+                    raise
+                return responses.error(e, action=action)
+            except Exception:
+                log.exception("unhandled error", extra={"fields": {"duration_ms": watch.ms()}})
+                raise
+            finally:
+                reset_context(token)
+
+        return handler
+
+    return wrap
+
+
+def remaining_ms(context: Any) -> Callable[[], int] | None:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return getter if callable(getter) else None

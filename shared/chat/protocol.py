@@ -1,0 +1,188 @@
+"""The JSON wire protocol, defined once: client frames (validated here), server frames (built
+here) and error codes. README.md#protocol documents the same; tests check they agree with the
+manifest's routes.
+
+Client frames are JSON objects with an ``action``. Unknown fields are refused (a typo must not
+be silently ignored), and so is any attempt to name the sender: identity comes from the
+authorizer context of the connection, never from the payload.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chat.errors import BadRequest, PayloadTooLarge, SenderNotAllowed
+
+ACTIONS = ("sendMessage", "broadcast", "joinRoom", "leaveRoom", "getHistory", "ping")
+"""Every action a client may send (the manifest's non-$ routes)."""
+
+MAX_FRAME_BYTES = 128 * 1024  # API Gateway's WebSocket message payload quota
+ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$")
+CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+NEXT_TOKEN_MAX = 2048
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 100
+SENDER_FIELDS = frozenset({"from", "sender", "senderId", "userId", "fromUserId", "connectionId"})
+
+# Error codes a client can receive in {"type": "error", "code": ...}
+ERROR_CODES = {
+    "BAD_REQUEST": "the frame is not valid JSON, not an object, or a field is missing/invalid",
+    "UNKNOWN_ACTION": "the action is not one of ACTIONS (answered by $default)",
+    "PAYLOAD_TOO_LARGE": "the text or frame exceeds its limit",
+    "SENDER_NOT_ALLOWED": "the payload tried to name the sender",
+    "NOT_FOUND": "the target user has no live connection",
+    "NOT_A_MEMBER": "the room was not joined by this connection",
+    "TOO_MANY_ROOMS": "this connection joined MAX_ROOMS_PER_CONNECTION rooms already",
+    "NOT_CONNECTED": "this connection is not in the registry (expired or never registered)",
+    "RATE_LIMITED": "this connection sent more than RATE_LIMIT_PER_MINUTE messages this minute",
+    "FORBIDDEN": "the caller may not do this",
+    "THROTTLED": "the database is busy; retry the same frame (with clientMessageId it is safe)",
+    "INTERNAL_ERROR": "unexpected failure; nothing was delivered",
+}
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    text: str
+    target_user_id: str | None = None
+    room_id: str | None = None
+    client_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    text: str
+    room_id: str | None = None
+    client_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RoomRequest:
+    room_id: str
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    room_id: str | None = None
+    with_user_id: str | None = None
+    broadcast: bool = False
+    limit: int = HISTORY_DEFAULT_LIMIT
+    next_token: str | None = None
+
+
+# ---- client frame validation -------------------------------------------------------------
+
+def _check_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    spoofed = sorted(SENDER_FIELDS & body.keys())
+    if spoofed:
+        raise SenderNotAllowed(
+            f"field(s) {', '.join(spoofed)} not allowed: the sender is taken from your connection"
+        )
+    unknown = sorted(body.keys() - allowed - {"action"})
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
+
+
+def _string(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None,
+            required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"'{name}' is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string", field=name)
+    if pattern is not None and not pattern.match(value):
+        raise BadRequest(f"'{name}' has an invalid format (allowed: {pattern.pattern})", field=name)
+    return value
+
+
+def _text(body: dict[str, Any], max_chars: int) -> str:
+    text = _string(body, "text")
+    assert text is not None
+    if not text.strip():
+        raise BadRequest("'text' must not be empty", field="text")
+    if len(text) > max_chars:
+        raise PayloadTooLarge(f"'text' is {len(text)} characters; the limit is {max_chars}", field="text")
+    return text
+
+
+def parse_send_message(body: dict[str, Any], max_chars: int) -> SendMessage:
+    _check_fields(body, {"text", "targetUserId", "roomId", "clientMessageId"})
+    target = _string(body, "targetUserId", USER_ID, required=False)
+    room = _string(body, "roomId", ROOM_ID, required=False)
+    if (target is None) == (room is None):
+        raise BadRequest("give exactly one of 'targetUserId' or 'roomId'", field="targetUserId")
+    return SendMessage(
+        text=_text(body, max_chars),
+        target_user_id=target,
+        room_id=room,
+        client_message_id=_string(body, "clientMessageId", CLIENT_MESSAGE_ID, required=False),
+    )
+
+
+def parse_broadcast(body: dict[str, Any], max_chars: int) -> Broadcast:
+    _check_fields(body, {"text", "roomId", "clientMessageId"})
+    return Broadcast(
+        text=_text(body, max_chars),
+        room_id=_string(body, "roomId", ROOM_ID, required=False),
+        client_message_id=_string(body, "clientMessageId", CLIENT_MESSAGE_ID, required=False),
+    )
+
+
+def parse_room_request(body: dict[str, Any]) -> RoomRequest:
+    _check_fields(body, {"roomId"})
+    room = _string(body, "roomId", ROOM_ID)
+    assert room is not None
+    return RoomRequest(room_id=room)
+
+
+def parse_history_request(body: dict[str, Any]) -> HistoryRequest:
+    _check_fields(body, {"roomId", "withUserId", "broadcast", "limit", "nextToken"})
+    room = _string(body, "roomId", ROOM_ID, required=False)
+    peer = _string(body, "withUserId", USER_ID, required=False)
+    broadcast = body.get("broadcast", False)
+    if not isinstance(broadcast, bool):
+        raise BadRequest("'broadcast' must be true or false", field="broadcast")
+    if sum((room is not None, peer is not None, broadcast)) != 1:
+        raise BadRequest("give exactly one of 'roomId', 'withUserId' or 'broadcast': true", field="roomId")
+    limit = body.get("limit", HISTORY_DEFAULT_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= HISTORY_MAX_LIMIT:
+        raise BadRequest(f"'limit' must be an integer from 1 to {HISTORY_MAX_LIMIT}", field="limit")
+    token = _string(body, "nextToken", required=False)
+    if token is not None and len(token) > NEXT_TOKEN_MAX:
+        raise BadRequest("'nextToken' is too long", field="nextToken")
+    return HistoryRequest(room_id=room, with_user_id=peer, broadcast=broadcast, limit=limit, next_token=token)
+
+
+def parse_ping(body: dict[str, Any]) -> None:
+    _check_fields(body, set())
+
+
+# ---- server frames ---------------------------------------------------------------------------
+
+def error_frame(code: str, message: str, *, action: str | None = None, field: str | None = None,
+                valid_actions: bool = False) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if action:
+        frame["action"] = action
+    if field:
+        frame["field"] = field
+    if valid_actions:
+        frame["validActions"] = list(ACTIONS)
+    return frame
+
+
+def ack_frame(action: str, *, message_id: str | None = None, client_message_id: str | None = None,
+              duplicate: bool = False, delivery: dict[str, Any] | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "ack", "action": action, "duplicate": duplicate}
+    if message_id:
+        frame["messageId"] = message_id
+    if client_message_id:
+        frame["clientMessageId"] = client_message_id
+    if delivery is not None:
+        frame["delivery"] = delivery
+    return frame
