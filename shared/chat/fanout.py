@@ -10,6 +10,10 @@
   under FANOUT_TIME_MARGIN_MS the untried remainder (pending ids + the Query cursor + the
   segments left) is handed to FANOUT_FUNCTION_NAME with an asynchronous Invoke, which continues
   the same way. Nobody is posted twice by a hand-off: only ids never attempted are handed on.
+- The continuation worker checkpoints after every chunk (chat.checkpoints), so when Lambda retries
+  a crashed asynchronous invocation it resumes after the last finished chunk: nobody is lost, and
+  only the posts of the one chunk in flight at the crash can be repeated (same messageId, which
+  clients use to drop the repeat).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -73,6 +78,7 @@ class FanoutJob:
     cursor: registry.Cursor = None  # Query position inside segments[0]
     pending: list[str] = field(default_factory=list)  # ids read but never attempted
     hops: int = 0
+    job_id: str = ""  # set when handed off; keys the continuation's checkpoint
 
     def to_event(self) -> dict[str, Any]:
         return {"type": JOB_TYPE, **asdict(self)}
@@ -89,6 +95,7 @@ class FanoutJob:
             cursor=event.get("cursor"),
             pending=list(event.get("pending") or []),
             hops=int(event.get("hops") or 0),
+            job_id=str(event.get("job_id") or ""),
         )
 
 
@@ -140,8 +147,12 @@ def post_with_retry(connections: Connections, connection_id: str, data: bytes, p
 
 def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = None, *,
         connections: Connections | None = None, policy: RetryPolicy | None = None,
-        hand_off: Callable[[FanoutJob, Settings], None] | None = None) -> DeliveryReport:
-    """Delivers ``job.frame`` to every live connection of the job's segments (see module doc)."""
+        hand_off: Callable[[FanoutJob, Settings], None] | None = None,
+        progress: Callable[[FanoutJob], None] | None = None) -> DeliveryReport:
+    """Delivers ``job.frame`` to every live connection of the job's segments (see module doc).
+
+    ``progress`` is called after every finished chunk with the work still to do.
+    """
     connections = connections or Connections(job.endpoint, settings.require_region(),
                                              max_pool=settings.fanout_concurrency)
     policy = policy or RetryPolicy()
@@ -167,6 +178,8 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
                     return _handed_off(job, segments, cursor, pending, report, settings, hand_off)
                 batch, pending = pending[:chunk], pending[chunk:]
                 deliver(pool, batch)
+                if progress is not None:
+                    progress(_rest(job, segments, cursor, pending))
             if not segments:
                 return report
             if out_of_time():
@@ -182,13 +195,18 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
 def _handed_off(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor, pending: list[str],
                 report: DeliveryReport, settings: Settings,
                 hand_off: Callable[[FanoutJob, Settings], None]) -> DeliveryReport:
-    rest = FanoutJob(frame=job.frame, segments=segments, endpoint=job.endpoint, exclude=job.exclude,
-                     cursor=cursor, pending=pending, hops=job.hops + 1)
+    rest = _rest(job, segments, cursor, pending)
+    rest.hops, rest.job_id = job.hops + 1, uuid.uuid4().hex
     hand_off(rest, settings)
     report.continued = True
     log_event(log, 20, "fan-out handed off", pending=len(pending), segments_left=len(segments),
               hops=rest.hops, delivered=report.delivered)
     return report
+
+
+def _rest(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor, pending: list[str]) -> FanoutJob:
+    return FanoutJob(frame=job.frame, segments=list(segments), endpoint=job.endpoint, exclude=job.exclude,
+                     cursor=cursor, pending=list(pending), hops=job.hops, job_id=job.job_id)
 
 
 def continue_later(job: FanoutJob, settings: Settings) -> None:

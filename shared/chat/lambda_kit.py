@@ -24,7 +24,12 @@ Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
 
 def route(action: str | None, *, answer_errors: bool = True) -> Callable[[Handler], Handler]:
-    """Decorates a route handler: binds log context, maps ChatError -> error frame."""
+    """Decorates a route handler: binds log context, maps ChatError -> error frame.
+
+    With ``answer_errors=False`` (routes without a route response: $connect, $disconnect, the
+    fan-out worker) a ChatError becomes a bare status code; on $connect a status >= 400 makes
+    API Gateway reject the handshake with it.
+    """
 
     def wrap(fn: Handler) -> Handler:
         @functools.wraps(fn)
@@ -49,7 +54,7 @@ def route(action: str | None, *, answer_errors: bool = True) -> Callable[[Handle
             except ChatError as e:
                 log_event(log, logging.INFO, "rejected", code=e.code, reason=str(e), duration_ms=watch.ms())
                 if not answer_errors:
-                    raise
+                    return {"statusCode": responses.status_of(e)}
                 return responses.error(e, action=action)
             except Exception:
                 log.exception("unhandled error", extra={"fields": {"duration_ms": watch.ms()}})

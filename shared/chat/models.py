@@ -10,7 +10,8 @@ connections   hash connectionId. One row per live WebSocket connection: who (use
 room_members  hash roomId, range connectionId. Membership items: a room's audience is one Query
               on its partition (items read == recipients), and a connection may join many rooms.
 messages      hash conversationId ("room#<id>", "dm#<a>#<b>", "broadcast"), range messageId (a
-              ULID: time-ordered and unique). Also holds idempotency items under "dedup#<userId>".
+              ULID: time-ordered and unique). Also holds idempotency items under "dedup#<userId>"
+              and fan-out continuation checkpoints under "fanout#<jobId>".
 """
 
 from __future__ import annotations
@@ -114,10 +115,23 @@ class MessageDedup(Model):
     expiresAt = TTLAttribute()
 
 
+class FanoutCheckpoint(Model):
+    """Progress of one asynchronous fan-out continuation (``fanout#<jobId>``), so an invocation
+    that Lambda retries after a crash resumes where the last finished chunk left off."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    conversationId = UnicodeAttribute(hash_key=True)
+    messageId = UnicodeAttribute(range_key=True)
+    state = UnicodeAttribute()  # JSON: the FanoutJob still to do, or {"done": true}, or the hand-off
+    expiresAt = TTLAttribute()
+
+
 TABLE_MODELS = {"connections": Connection, "room_members": RoomMember, "messages": Message}
 """Logical table name (as in manifest.json permissions) -> the model that defines its schema."""
 
-_ALL_MODELS = (Connection, RoomMember, Message, MessageDedup)
+_ALL_MODELS = (Connection, RoomMember, Message, MessageDedup, FanoutCheckpoint)
 _bind_lock = threading.Lock()
 _bound_to: Settings | None = None
 _txn_connection: DynamoConnection | None = None
@@ -134,6 +148,7 @@ def bind(settings: Settings) -> None:
             RoomMember: settings.room_members_table,
             Message: settings.messages_table,
             MessageDedup: settings.messages_table,
+            FanoutCheckpoint: settings.messages_table,
         }
         for model in _ALL_MODELS:
             meta = model.Meta

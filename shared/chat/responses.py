@@ -16,6 +16,10 @@ _STATUS = {
 }
 
 
+def status_of(err: ChatError) -> int:
+    return _STATUS.get(err.code, 500)
+
+
 def frame(payload: dict[str, Any], status: int = 200) -> dict[str, Any]:
     return {"statusCode": status, "body": json.dumps(payload, separators=(",", ":"), ensure_ascii=False)}
 
@@ -29,5 +33,5 @@ def error(err: ChatError, *, action: str | None = None, valid_actions: bool = Fa
     return frame(
         error_frame(code, str(err), action=action, field=getattr(err, "field", None),
                     valid_actions=valid_actions),
-        status=_STATUS.get(code, 500),
+        status=status_of(err),
     )

@@ -7,7 +7,7 @@ from chat.errors import BadRequest, ConnectionNotRegistered, NotMember, RateLimi
 from chat.events import caller_of
 from chat.models import Connection, RoomMember
 
-from .conftest import connect, connect_event, disconnect_event, handler, FakeContext
+from .conftest import FakeContext, connect, connect_event, disconnect_event, handler
 
 
 def caller(cid, user="u_1"):

@@ -1,0 +1,117 @@
+"""sendMessage / broadcast through the real handlers, with moto tables and a recording
+@connections client."""
+
+import json
+
+from chat.models import Message, MessageDedup
+
+from .conftest import FakeContext, connect, send
+
+
+def test_direct_message_reaches_every_connection_of_the_target_and_the_senders_other_devices(aws, management):
+    connect("alice-phone=", "alice")
+    connect("alice-laptop=", "alice")
+    connect("bob-1=", "bob")
+    connect("bob-2=", "bob")
+    connect("carol=", "carol")
+    ack = send("alice-phone=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "hi"})
+    assert ack["type"] == "ack" and ack["delivery"]["delivered"] == 3
+    assert sorted(management.recipients()) == ["alice-laptop=", "bob-1=", "bob-2="]
+    frame = management.frames_to("bob-1=")[0]
+    assert (frame["type"], frame["from"], frame["to"], frame["text"], frame["messageId"]) == (
+        "message", "alice", "bob", "hi", ack["messageId"])
+
+
+def test_sender_identity_comes_from_the_connection_not_the_payload(aws, management):
+    connect("mallory=", "mallory")
+    connect("bob=", "bob")
+    reply = send("mallory=", "mallory",
+                 {"action": "sendMessage", "targetUserId": "bob", "text": "hi", "from": "alice"})
+    assert (reply["type"], reply["code"]) == ("error", "SENDER_NOT_ALLOWED")
+    assert management.posts == [] and list(Message.scan()) == []
+
+
+def test_message_to_an_offline_user_is_refused_and_not_stored(aws, management):
+    connect("alice=", "alice")
+    reply = send("alice=", "alice", {"action": "sendMessage", "targetUserId": "nobody", "text": "hi"})
+    assert (reply["type"], reply["code"]) == ("error", "NOT_FOUND")
+    assert list(Message.scan()) == []
+
+
+def test_room_message_requires_membership_and_reaches_members_only(aws, management):
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    connect("c=", "carol", room="kitchen")
+    refused = send("c=", "carol", {"action": "sendMessage", "roomId": "lobby", "text": "let me in"})
+    assert refused["code"] == "NOT_A_MEMBER" and management.posts == []
+    ack = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hello room"})
+    assert ack["delivery"] == {"delivered": 1, "gone": 0, "failed": 0, "continued": False}
+    assert management.recipients() == ["b="]
+    assert [m.text for m in Message.query("room#lobby")] == ["hello room"]
+
+
+def test_same_client_message_id_is_stored_and_delivered_once(aws, management):
+    connect("a=", "alice")
+    connect("b=", "bob")
+    body = {"action": "sendMessage", "targetUserId": "bob", "text": "once", "clientMessageId": "m-1"}
+    first = send("a=", "alice", body)
+    second = send("a=", "alice", body)
+    assert (first["duplicate"], second["duplicate"]) == (False, True)
+    assert first["messageId"] == second["messageId"]
+    assert management.recipients() == ["b="]
+    assert len(list(Message.query("dm#alice#bob"))) == 1
+    assert MessageDedup.get("dedup#alice", "m-1").originalMessageId == first["messageId"]
+
+
+def test_client_message_ids_are_scoped_per_sender(aws, management):
+    connect("a=", "alice")
+    connect("b=", "bob")
+    send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "x", "clientMessageId": "1"})
+    reply = send("b=", "bob", {"action": "sendMessage", "targetUserId": "alice", "text": "y", "clientMessageId": "1"})
+    assert reply["duplicate"] is False
+
+
+def test_broadcast_reaches_everyone_but_the_sender(aws, management):
+    for i in range(9):
+        connect(f"c{i}=", f"u_{i}")
+    ack = send("c0=", "u_0", {"action": "broadcast", "text": "attention"})
+    assert ack["delivery"]["delivered"] == 8
+    assert sorted(management.recipients()) == sorted(f"c{i}=" for i in range(1, 9))
+    assert json.loads(management.posts[0][1])["kind"] == "broadcast"
+
+
+def test_broadcast_to_a_room_needs_membership(aws, management):
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob")
+    assert send("b=", "bob", {"action": "broadcast", "roomId": "lobby", "text": "x"})["code"] == "NOT_A_MEMBER"
+
+
+def test_large_broadcast_hands_off_when_time_runs_out(aws, management, handed_off, env):
+    env.setenv("FANOUT_PAGE_SIZE", "2")
+    for i in range(6):
+        connect(f"c{i}=", f"u_{i}")
+    ack = send("c0=", "u_0", {"action": "broadcast", "text": "x"}, context=FakeContext(remaining=1000))
+    assert ack["delivery"]["continued"] is True and len(handed_off) == 1
+
+
+def test_rate_limited_sender_gets_an_error_frame_and_nothing_is_stored(aws, management, env):
+    env.setenv("RATE_LIMIT_PER_MINUTE", "2")
+    connect("a=", "alice")
+    connect("b=", "bob")
+    body = {"action": "sendMessage", "targetUserId": "bob", "text": "spam"}
+    replies = [send("a=", "alice", body) for _ in range(3)]
+    assert [r["type"] for r in replies] == ["ack", "ack", "error"] and replies[2]["code"] == "RATE_LIMITED"
+    assert len(list(Message.query("dm#alice#bob"))) == 2
+
+
+def test_fanout_function_continues_a_handed_off_job(aws, management, handed_off, env):
+    from .conftest import handler
+
+    env.setenv("FANOUT_PAGE_SIZE", "2")
+    for i in range(7):
+        connect(f"c{i}=", f"u_{i}")
+    send("c0=", "u_0", {"action": "broadcast", "text": "x"}, context=FakeContext(remaining=1000))
+    result = handler("fanout")(json.loads(json.dumps(handed_off[0].to_event())), FakeContext("fanout", 300_000))
+    recipients = management.recipients()
+    assert result["delivery"]["continued"] is False
+    assert sorted(recipients) == sorted(f"c{i}=" for i in range(1, 7)) and len(recipients) == 6
