@@ -44,6 +44,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at emit time (test capture, runtime redirection)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
 _configured = False
 
 
@@ -52,7 +67,7 @@ def get_logger(name: str = "chat") -> logging.Logger:
     global _configured
     logger = logging.getLogger("chat")
     if not _configured:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(JsonFormatter())
         handler.addFilter(RedactingFilter())
         logger.handlers[:] = [handler]
