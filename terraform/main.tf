@@ -1,0 +1,90 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = merge(var.tags, {
+      Service   = local.manifest.service
+      Stage     = var.stage_name
+      ManagedBy = "terraform"
+    })
+  }
+}
+
+locals {
+  # The one manifest read by Terraform, the packager, the emulator and the tests.
+  manifest = jsondecode(file("${path.root}/../manifest.json"))
+  # Relative, so a saved plan applies on another runner checked out at a different path.
+  build_dir = coalesce(var.build_dir, "${path.root}/../build")
+}
+
+module "tables" {
+  source = "./modules/dynamodb"
+
+  name_prefix         = var.name_prefix
+  kms_key_arn         = var.kms_key_arn
+  deletion_protection = var.deletion_protection
+  tags                = var.tags
+}
+
+module "functions" {
+  source = "./modules/functions"
+
+  name_prefix            = var.name_prefix
+  functions              = local.manifest.functions
+  build_dir              = local.build_dir
+  runtime                = local.manifest.runtime
+  architecture           = var.lambda_architecture
+  reserved_concurrency   = var.reserved_concurrency
+  region                 = var.region
+  table_names            = module.tables.table_names
+  table_arns             = module.tables.table_arns
+  api_id                 = module.api.api_id
+  api_execution_arn      = module.api.execution_arn
+  stage_name             = var.stage_name
+  log_retention_days     = var.log_retention_days
+  log_level              = var.log_level
+  function_settings      = var.function_settings
+  jwt_secret_parameter   = var.jwt_secret_parameter
+  jwt_secret_kms_key_arn = var.jwt_secret_kms_key_arn
+  jwt_issuer             = var.jwt_issuer
+  jwt_audience           = var.jwt_audience
+  kms_key_arn            = var.kms_key_arn
+  tags                   = var.tags
+}
+
+# module.api and module.functions reference each other's outputs, but no resource depends on itself:
+# API (id) -> functions (env, IAM) -> integrations, routes, permissions -> deployment -> stage.
+module "api" {
+  source = "./modules/websocket_api"
+
+  name_prefix                    = var.name_prefix
+  stage_name                     = var.stage_name
+  route_selection_expression     = local.manifest.routeSelectionExpression
+  routes                         = local.manifest.routes
+  authorizer                     = local.manifest.authorizer
+  function_names                 = module.functions.function_names
+  invoke_arns                    = module.functions.invoke_arns
+  throttling_rate_limit          = var.throttling_rate_limit
+  throttling_burst_limit         = var.throttling_burst_limit
+  logging_level                  = var.api_logging_level
+  log_retention_days             = var.log_retention_days
+  kms_key_arn                    = var.kms_key_arn
+  manage_account_cloudwatch_role = var.manage_apigateway_account
+  tags                           = var.tags
+}
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name_prefix            = var.name_prefix
+  function_names         = module.functions.function_names
+  api_id                 = module.api.api_id
+  stage_name             = module.api.stage_name
+  table_names            = module.tables.table_names
+  alarm_topic_enabled    = var.alarm_topic_enabled
+  alarm_emails           = var.alarm_emails
+  kms_key_arn            = var.kms_key_arn
+  lambda_error_threshold = var.lambda_error_threshold
+  api_error_threshold    = var.api_error_threshold
+  tags                   = var.tags
+}

@@ -1,0 +1,123 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  layer_zip  = "${var.build_dir}/layer.zip"
+}
+
+# Shared code (the `chat` package) and its pure-Python dependencies, built by tools/build.py.
+resource "aws_lambda_layer_version" "this" {
+  layer_name               = "${var.name_prefix}-shared"
+  filename                 = local.layer_zip
+  source_code_hash         = filebase64sha256(local.layer_zip)
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
+  description              = "chat package + pinned dependencies (requirements/layer.txt)"
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = var.functions
+
+  name              = local.log_group_names[each.key]
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+# One role per function: a compromised handler can reach only what its manifest entry lists.
+resource "aws_iam_role" "this" {
+  for_each = var.functions
+
+  name               = "${local.function_names[each.key]}-role"
+  description        = "Execution role of ${local.function_names[each.key]} (least privilege from manifest.json)"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  for_each = var.functions
+
+  name   = "least-privilege"
+  role   = aws_iam_role.this[each.key].id
+  policy = jsonencode(local.policy_documents[each.key])
+}
+
+resource "aws_sqs_queue" "dlq" {
+  for_each = local.dlq_names
+
+  name                      = each.value
+  message_retention_seconds = 1209600 # 14 days: time to inspect and replay failed fan-outs
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:No VPC: the functions reach only DynamoDB, SSM, Lambda and the execute-api management endpoint (public AWS APIs, IAM-authorised); a VPC adds NAT/endpoint cost and cold-start latency without protecting any private resource.
+  #checkov:skip=CKV_AWS_272:Code signing is not used: zips are built deterministically in CI and the exact plan + zip artifacts are applied (see docs/terraform.md); enable an aws_lambda_code_signing_config if the org requires signed code.
+  for_each = var.functions
+
+  function_name    = local.function_names[each.key]
+  description      = substr(each.value.description, 0, 256)
+  role             = aws_iam_role.this[each.key].arn
+  handler          = each.value.handler
+  runtime          = var.runtime
+  architectures    = [var.architecture]
+  memory_size      = each.value.memory
+  timeout          = each.value.timeout
+  filename         = "${var.build_dir}/functions/${each.key}.zip"
+  source_code_hash = filebase64sha256("${var.build_dir}/functions/${each.key}.zip")
+  layers           = [aws_lambda_layer_version.this.arn]
+  kms_key_arn      = var.kms_key_arn
+
+  reserved_concurrent_executions = lookup(var.reserved_concurrency, each.key, -1)
+
+  environment {
+    variables = local.environment[each.key]
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dynamic "dead_letter_config" {
+    for_each = contains(local.async_functions, each.key) ? [local.dlq_arns[each.key]] : []
+    content {
+      target_arn = dead_letter_config.value
+    }
+  }
+
+  tags = merge(var.tags, { Function = each.key })
+
+  # The log group and the policy exist before the first invocation can log or call anything.
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this, aws_sqs_queue.dlq]
+
+  lifecycle {
+    precondition {
+      condition     = contains(keys(var.functions), var.fanout_function)
+      error_message = "fanout_function must name a function of the manifest."
+    }
+  }
+}
+
+# Failed asynchronous fan-out continuations are retried once, then land in the dead-letter queue.
+resource "aws_lambda_function_event_invoke_config" "async" {
+  for_each = local.dlq_names
+
+  function_name                = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts       = 1
+  maximum_event_age_in_seconds = 3600
+}

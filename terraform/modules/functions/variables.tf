@@ -1,0 +1,199 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name; a function is named <name_prefix>-<manifest function name>."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]{1,40}$", var.name_prefix))
+    error_message = "name_prefix: 1-40 letters, digits or '-' (the function name must stay within 64 characters)."
+  }
+}
+
+variable "functions" {
+  description = "manifest.json `functions`: name -> handler, memory, timeout and least-privilege permissions."
+  type = map(object({
+    description = optional(string, "")
+    handler     = string
+    memory      = number
+    timeout     = number
+    permissions = object({
+      dynamodb = list(object({
+        table   = string
+        actions = list(string)
+        indexes = optional(list(string), [])
+      }))
+      manageConnections = list(string)
+      invoke            = list(string)
+      jwtSecret         = optional(bool, false)
+    })
+  }))
+
+  validation {
+    condition     = alltrue([for fn in values(var.functions) : fn.memory >= 128 && fn.memory <= 10240])
+    error_message = "Every function's memory must be between 128 and 10240 MB."
+  }
+
+  validation {
+    condition     = alltrue([for fn in values(var.functions) : fn.timeout >= 1 && fn.timeout <= 900])
+    error_message = "Every function's timeout must be between 1 and 900 seconds."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for fn in values(var.functions) : [for method in fn.permissions.manageConnections : contains(["POST", "GET", "DELETE"], method)]
+    ]))
+    error_message = "permissions.manageConnections may list only POST, GET and DELETE."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for fn in values(var.functions) : [for target in fn.permissions.invoke : contains(keys(var.functions), target)]
+    ]))
+    error_message = "permissions.invoke may name only functions of the manifest."
+  }
+}
+
+variable "fanout_function" {
+  description = "Manifest name of the continuation worker; its real name is given to every function as FANOUT_FUNCTION_NAME."
+  type        = string
+  default     = "fanout"
+}
+
+variable "build_dir" {
+  description = "Directory holding functions/<name>.zip and layer.zip, built by tools/build.py (make build)."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Lambda runtime of every function and of the layer."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = can(regex("^python3\\.[0-9]+$", var.runtime))
+    error_message = "runtime must be a Python runtime such as python3.12."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of every function (arm64 starts faster and costs less)."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Function name -> reserved concurrent executions; functions not listed use the default (-1: unreserved)."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for value in values(var.reserved_concurrency) : value >= -1 && floor(value) == value])
+    error_message = "reserved_concurrency values must be whole numbers >= -1 (-1 = unreserved, 0 = disabled)."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack (builds the management endpoint and resource ARNs)."
+  type        = string
+}
+
+variable "table_names" {
+  description = "Logical table name (connections, room_members, messages) -> DynamoDB table name."
+  type        = map(string)
+}
+
+variable "table_arns" {
+  description = "Logical table name -> DynamoDB table ARN."
+  type        = map(string)
+}
+
+variable "api_id" {
+  description = "WebSocket API id (builds MANAGEMENT_ENDPOINT)."
+  type        = string
+}
+
+variable "api_execution_arn" {
+  description = "WebSocket API execution ARN (scopes execute-api:ManageConnections to the stage)."
+  type        = string
+}
+
+variable "stage_name" {
+  description = "WebSocket API stage name."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of each function's CloudWatch log group."
+  type        = number
+  default     = 30
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of every function."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "function_settings" {
+  description = "Optional tunables (environment variables from shared/chat/config.py OPTIONAL) set on every function."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for name in keys(var.function_settings) : contains([
+      "CONNECTION_TTL_SECONDS", "MESSAGE_RETENTION_DAYS", "IDEMPOTENCY_TTL_SECONDS", "MAX_TEXT_CHARS",
+      "MAX_ROOMS_PER_CONNECTION", "FANOUT_CONCURRENCY", "FANOUT_PAGE_SIZE", "FANOUT_TIME_MARGIN_MS",
+      "BROADCAST_SHARDS", "RATE_LIMIT_PER_MINUTE",
+    ], name)])
+    error_message = "function_settings accepts only the tunables of shared/chat/config.py (table names, endpoint, JWT and LOG_LEVEL are set by Terraform)."
+  }
+}
+
+variable "jwt_secret_parameter" {
+  description = "Name of the SSM SecureString parameter holding the HS256 secret (created outside Terraform; the secret never enters code or state)."
+  type        = string
+
+  validation {
+    condition     = length(var.jwt_secret_parameter) <= 2048 && can(regex("^[A-Za-z0-9_./-]+$", var.jwt_secret_parameter))
+    error_message = "jwt_secret_parameter must be a valid SSM parameter name."
+  }
+}
+
+variable "jwt_secret_kms_key_arn" {
+  description = "Customer KMS key that encrypts the JWT secret parameter; null when it uses the AWS managed aws/ssm key."
+  type        = string
+  default     = null
+}
+
+variable "jwt_issuer" {
+  description = "Required `iss` claim (JWT_ISSUER); empty = not checked."
+  type        = string
+  default     = ""
+}
+
+variable "jwt_audience" {
+  description = "Required `aud` claim (JWT_AUDIENCE); empty = not checked."
+  type        = string
+  default     = ""
+}
+
+variable "kms_key_arn" {
+  description = "Customer KMS key for the log groups and the environment variables (its key policy must allow CloudWatch Logs); null uses AWS managed encryption."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,137 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  # CloudWatch cannot publish to a topic encrypted with the AWS managed aws/sns key (its key policy
+  # cannot grant cloudwatch.amazonaws.com), so without a customer key the topic gets its own.
+  create_alarm_key = var.alarm_topic_enabled && var.kms_key_arn == null
+}
+
+resource "aws_kms_key" "alarms" {
+  count = local.create_alarm_key ? 1 : 0
+
+  description             = "${var.name_prefix} alarm topic encryption (usable by CloudWatch alarms)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # In a key policy "*" means this key. The account administers it through IAM policies.
+        Sid       = "AccountAdministersTheKey"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchAlarmsPublishEncrypted"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
+      },
+    ]
+  })
+  tags = var.tags
+}
+
+resource "aws_sns_topic" "alarms" {
+  count = var.alarm_topic_enabled ? 1 : 0
+
+  name              = "${var.name_prefix}-alarms"
+  kms_master_key_id = local.create_alarm_key ? aws_kms_key.alarms[0].arn : var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = var.alarm_topic_enabled ? toset(var.alarm_emails) : toset([])
+
+  topic_arn = aws_sns_topic.alarms[0].arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+locals {
+  alarm_actions = var.alarm_topic_enabled ? [aws_sns_topic.alarms[0].arn] : []
+
+  lambda_alarms = merge([
+    for name, function_name in var.function_names : {
+      "${name}-errors"    = { function_name = function_name, metric = "Errors", threshold = var.lambda_error_threshold }
+      "${name}-throttles" = { function_name = function_name, metric = "Throttles", threshold = 1 }
+    }
+  ]...)
+
+  # WebSocket APIs publish no 4XX/5XX metrics: IntegrationError (the integration answered with an
+  # error) and ExecutionError (API Gateway failed to call it) are their server-side error counts.
+  api_alarms = {
+    integration-errors = "IntegrationError"
+    execution-errors   = "ExecutionError"
+  }
+
+  table_alarms = merge([
+    for name, table_name in var.table_names : {
+      "${name}-read-throttles"  = { table_name = table_name, metric = "ReadThrottleEvents" }
+      "${name}-write-throttles" = { table_name = table_name, metric = "WriteThrottleEvents" }
+    }
+  ]...)
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda" {
+  for_each = local.lambda_alarms
+
+  alarm_name          = "${var.name_prefix}-lambda-${each.key}"
+  alarm_description   = "${each.value.function_name}: ${each.value.metric} >= ${each.value.threshold} in ${var.period_seconds} s"
+  namespace           = "AWS/Lambda"
+  metric_name         = each.value.metric
+  dimensions          = { FunctionName = each.value.function_name }
+  statistic           = "Sum"
+  period              = var.period_seconds
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "api" {
+  for_each = local.api_alarms
+
+  alarm_name          = "${var.name_prefix}-api-${each.key}"
+  alarm_description   = "WebSocket API ${var.api_id}/${var.stage_name}: ${each.value} >= ${var.api_error_threshold} in ${var.period_seconds} s"
+  namespace           = "AWS/ApiGateway"
+  metric_name         = each.value
+  dimensions          = { ApiId = var.api_id, Stage = var.stage_name }
+  statistic           = "Sum"
+  period              = var.period_seconds
+  evaluation_periods  = 1
+  threshold           = var.api_error_threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dynamodb" {
+  for_each = local.table_alarms
+
+  alarm_name          = "${var.name_prefix}-dynamodb-${each.key}"
+  alarm_description   = "${each.value.table_name}: ${each.value.metric} > 0 in ${var.period_seconds} s"
+  namespace           = "AWS/DynamoDB"
+  metric_name         = each.value.metric
+  dimensions          = { TableName = each.value.table_name }
+  statistic           = "Sum"
+  period              = var.period_seconds
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}

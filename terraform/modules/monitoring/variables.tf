@@ -1,0 +1,86 @@
+variable "name_prefix" {
+  description = "Prefix of alarm and topic names."
+  type        = string
+}
+
+variable "function_names" {
+  description = "Manifest function name -> Lambda function name (one errors and one throttles alarm each)."
+  type        = map(string)
+}
+
+variable "api_id" {
+  description = "WebSocket API id (ApiId dimension)."
+  type        = string
+}
+
+variable "stage_name" {
+  description = "Stage name (Stage dimension)."
+  type        = string
+}
+
+variable "table_names" {
+  description = "Logical table name -> DynamoDB table name (read/write throttle alarms)."
+  type        = map(string)
+}
+
+variable "alarm_topic_enabled" {
+  description = "Create an SNS topic that every alarm notifies (on ALARM and OK)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm topic (each must confirm); needs alarm_topic_enabled."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for email in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+$", email))])
+    error_message = "alarm_emails must be e-mail addresses."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer KMS key for the SNS topic (its key policy must let cloudwatch.amazonaws.com use it); null creates a dedicated key."
+  type        = string
+  default     = null
+}
+
+variable "period_seconds" {
+  description = "Evaluation period of every alarm."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([60, 300, 900, 3600], var.period_seconds)
+    error_message = "period_seconds must be 60, 300, 900 or 3600."
+  }
+}
+
+variable "lambda_error_threshold" {
+  description = "Lambda Errors (sum per period) at or above which a function alarms."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.lambda_error_threshold >= 1
+    error_message = "lambda_error_threshold must be >= 1."
+  }
+}
+
+variable "api_error_threshold" {
+  description = "API IntegrationError / ExecutionError count (sum per period) at or above which the API alarms."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.api_error_threshold >= 1
+    error_message = "api_error_threshold must be >= 1."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,162 @@
+resource "aws_apigatewayv2_api" "this" {
+  name                       = "${var.name_prefix}-ws"
+  protocol_type              = "WEBSOCKET"
+  route_selection_expression = var.route_selection_expression
+  description                = "Serverless WebSocket chat (routes from manifest.json)"
+  tags                       = var.tags
+}
+
+resource "aws_apigatewayv2_authorizer" "this" {
+  api_id           = aws_apigatewayv2_api.this.id
+  name             = "${var.name_prefix}-token"
+  authorizer_type  = "REQUEST"
+  authorizer_uri   = var.invoke_arns[var.authorizer.function]
+  identity_sources = var.authorizer.identitySource
+}
+
+resource "aws_lambda_permission" "authorizer" {
+  statement_id  = "AllowApiGatewayAuthorizer"
+  action        = "lambda:InvokeFunction"
+  function_name = var.function_names[var.authorizer.function]
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.this.id}"
+}
+
+resource "aws_apigatewayv2_integration" "this" {
+  for_each = var.routes
+
+  api_id             = aws_apigatewayv2_api.this.id
+  integration_type   = "AWS_PROXY"
+  integration_method = "POST"
+  integration_uri    = var.invoke_arns[each.value.function]
+  description        = "${each.key} -> ${each.value.function}"
+}
+
+resource "aws_apigatewayv2_route" "this" {
+  #checkov:skip=CKV_AWS_309:WebSocket APIs authorise only at $connect (the REQUEST authorizer); later routes run on that authenticated connection and AWS rejects authorizers on them.
+  for_each = var.routes
+
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = each.key
+  target             = "integrations/${aws_apigatewayv2_integration.this[each.key].id}"
+  authorization_type = each.value.authorizer ? "CUSTOM" : "NONE"
+  authorizer_id      = each.value.authorizer ? aws_apigatewayv2_authorizer.this.id : null
+
+  route_response_selection_expression = each.value.routeResponse ? "$default" : null
+}
+
+resource "aws_apigatewayv2_route_response" "this" {
+  for_each = local.two_way_routes
+
+  api_id             = aws_apigatewayv2_api.this.id
+  route_id           = aws_apigatewayv2_route.this[each.key].id
+  route_response_key = "$default"
+}
+
+# Each route may invoke only its own function, and only from this stage and route key.
+resource "aws_lambda_permission" "route" {
+  for_each = var.routes
+
+  statement_id  = "AllowApiGatewayRoute-${trimprefix(each.key, "$")}"
+  action        = "lambda:InvokeFunction"
+  function_name = var.function_names[each.value.function]
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${each.key}"
+}
+
+# A new deployment whenever a route, integration, route response or the authorizer changes.
+resource "aws_apigatewayv2_deployment" "this" {
+  api_id      = aws_apigatewayv2_api.this.id
+  description = "routes: ${join(", ", sort(keys(var.routes)))}"
+
+  triggers = {
+    redeployment = sha1(jsonencode([
+      aws_apigatewayv2_api.this.route_selection_expression,
+      [for key, route in aws_apigatewayv2_route.this : [key, route.target, route.authorization_type, route.authorizer_id, route.route_response_selection_expression]],
+      [for key, integration in aws_apigatewayv2_integration.this : [key, integration.integration_uri]],
+      [for key, response in aws_apigatewayv2_route_response.this : [key, response.route_response_key]],
+      [aws_apigatewayv2_authorizer.this.authorizer_uri, aws_apigatewayv2_authorizer.this.identity_sources],
+    ]))
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+
+  depends_on = [aws_apigatewayv2_route.this, aws_apigatewayv2_route_response.this]
+}
+
+resource "aws_cloudwatch_log_group" "access" {
+  name              = "/aws/apigateway/${var.name_prefix}-ws/${var.stage_name}/access"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_apigatewayv2_stage" "this" {
+  #checkov:skip=CKV2_AWS_51:Client certificates authenticate API Gateway to HTTP backends; every integration here is AWS_PROXY to Lambda (IAM-authorised via aws_lambda_permission), so there is no backend to present a certificate to.
+  api_id        = aws_apigatewayv2_api.this.id
+  name          = var.stage_name
+  deployment_id = aws_apigatewayv2_deployment.this.id
+  description   = "WebSocket stage ${var.stage_name}"
+
+  default_route_settings {
+    throttling_rate_limit    = var.throttling_rate_limit
+    throttling_burst_limit   = var.throttling_burst_limit
+    detailed_metrics_enabled = true
+    logging_level            = var.logging_level
+    data_trace_enabled       = false # would log message bodies and tokens
+  }
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.access.arn
+    format          = jsonencode(local.access_log_format)
+  }
+
+  tags = var.tags
+
+  # Stage logging fails unless the account has an API Gateway CloudWatch role.
+  depends_on = [aws_api_gateway_account.this]
+}
+
+# Account-level (per region) setting: API Gateway needs a role to write execution/access logs.
+data "aws_iam_policy_document" "assume_apigateway" {
+  count = var.manage_account_cloudwatch_role ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["apigateway.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "apigateway_cloudwatch" {
+  count = var.manage_account_cloudwatch_role ? 1 : 0
+
+  name               = "${var.name_prefix}-apigateway-cloudwatch"
+  description        = "Lets API Gateway write execution and access logs to CloudWatch Logs"
+  assume_role_policy = data.aws_iam_policy_document.assume_apigateway[0].json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "apigateway_cloudwatch" {
+  count = var.manage_account_cloudwatch_role ? 1 : 0
+
+  role       = aws_iam_role.apigateway_cloudwatch[0].name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+}
+
+resource "aws_api_gateway_account" "this" {
+  count = var.manage_account_cloudwatch_role ? 1 : 0
+
+  cloudwatch_role_arn = aws_iam_role.apigateway_cloudwatch[0].arn
+
+  depends_on = [aws_iam_role_policy_attachment.apigateway_cloudwatch]
+}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}

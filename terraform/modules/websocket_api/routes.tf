@@ -1,0 +1,26 @@
+# Derived route tables (locals only, evaluated provider-free by tests/terraform).
+locals {
+  # Two-way routes: the gateway sends the Lambda's return body back to the caller.
+  two_way_routes = { for key, route in var.routes : key => route if route.routeResponse }
+
+  authorized_routes = { for key, route in var.routes : key => route if route.authorizer }
+
+  access_log_format = {
+    requestId          = "$context.requestId"
+    extendedRequestId  = "$context.extendedRequestId"
+    requestTime        = "$context.requestTime"
+    ip                 = "$context.identity.sourceIp"
+    userAgent          = "$context.identity.userAgent"
+    routeKey           = "$context.routeKey"
+    eventType          = "$context.eventType"
+    connectionId       = "$context.connectionId"
+    messageId          = "$context.messageId"
+    status             = "$context.status"
+    error              = "$context.error.message"
+    integrationStatus  = "$context.integrationStatus"
+    integrationError   = "$context.integrationErrorMessage"
+    integrationLatency = "$context.integrationLatency"
+    authorizerError    = "$context.authorizer.error"
+    principalId        = "$context.authorizer.principalId"
+  }
+}

@@ -1,0 +1,102 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (the API is named <name_prefix>-ws)."
+  type        = string
+}
+
+variable "stage_name" {
+  description = "Stage name (part of the wss:// URL and of every execute-api ARN)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,128}$", var.stage_name))
+    error_message = "stage_name: 1-128 letters, digits, '_' or '-'."
+  }
+}
+
+variable "route_selection_expression" {
+  description = "How the gateway picks a route from an incoming frame (manifest routeSelectionExpression)."
+  type        = string
+  default     = "$request.body.action"
+}
+
+variable "routes" {
+  description = "manifest.json `routes`: route key -> function, whether the REQUEST authorizer guards it and whether the route is two-way."
+  type = map(object({
+    function      = string
+    authorizer    = optional(bool, false)
+    routeResponse = optional(bool, false)
+  }))
+
+  validation {
+    condition     = alltrue([for key, route in var.routes : !route.authorizer || key == "$connect"])
+    error_message = "WebSocket APIs authorize only at $connect: no other route may set authorizer = true."
+  }
+
+  validation {
+    condition     = length(var.routes) <= 300
+    error_message = "API Gateway allows at most 300 routes per API."
+  }
+}
+
+variable "authorizer" {
+  description = "manifest.json `authorizer`: the REQUEST authorizer function and its identity sources."
+  type = object({
+    function       = string
+    identitySource = list(string)
+  })
+}
+
+variable "function_names" {
+  description = "Manifest function name -> Lambda function name (for the invoke permissions)."
+  type        = map(string)
+}
+
+variable "invoke_arns" {
+  description = "Manifest function name -> Lambda invoke ARN (for the AWS_PROXY integrations)."
+  type        = map(string)
+}
+
+variable "throttling_rate_limit" {
+  description = "Stage default route steady-state rate limit (requests per second)."
+  type        = number
+}
+
+variable "throttling_burst_limit" {
+  description = "Stage default route burst limit (requests)."
+  type        = number
+}
+
+variable "logging_level" {
+  description = "Execution logging level of the stage (OFF, ERROR or INFO); message bodies are never logged (data trace off)."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.logging_level)
+    error_message = "logging_level must be OFF, ERROR or INFO."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the access log group."
+  type        = number
+  default     = 30
+}
+
+variable "kms_key_arn" {
+  description = "Customer KMS key for the access log group; null uses CloudWatch Logs' default encryption."
+  type        = string
+  default     = null
+}
+
+variable "manage_account_cloudwatch_role" {
+  description = "Create the account-level (per region) API Gateway CloudWatch Logs role that stage logging requires. Set false when another stack already manages aws_api_gateway_account."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,120 @@
+"""Variables typed, described and validated; every reference resolves; module calls match the
+modules' variables and outputs (what `terraform validate` would check, without a provider)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.terraform.conftest import MODULES, TF, blocks, evaluate, load_hcl
+
+CONFIG_DIRS = [TF, *sorted(p for p in MODULES.iterdir() if p.is_dir())]
+ROOT_VARS = {"region": "eu-west-1", "jwt_secret_parameter": "/wschat/dev/jwt-secret"}
+
+
+def ids(dirs):
+    return [d.relative_to(TF.parent).as_posix() for d in dirs]
+
+
+@pytest.mark.parametrize("directory", CONFIG_DIRS, ids=ids(CONFIG_DIRS))
+def test_module_has_the_standard_files(directory):
+    assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= {p.name for p in directory.glob("*.tf")}
+
+
+@pytest.mark.parametrize("directory", CONFIG_DIRS, ids=ids(CONFIG_DIRS))
+def test_every_variable_is_typed_and_described_and_every_output_described(directory):
+    for name, variable in blocks(directory, "variable").items():
+        assert variable.get("type"), f"{directory.name}: variable {name} has no type"
+        assert len(variable.get("description", "")) > 10, f"{directory.name}: variable {name} has no description"
+    for name, output in blocks(directory, "output").items():
+        assert output.get("description"), f"{directory.name}: output {name} has no description"
+
+
+@pytest.mark.parametrize("directory", CONFIG_DIRS, ids=ids(CONFIG_DIRS))
+def test_terraform_and_provider_versions_are_pinned(directory):
+    terraform = load_hcl(directory / "versions.tf")["terraform"][0]
+    assert terraform["required_version"] == ">= 1.10, < 2.0"
+    assert terraform["required_providers"][0]["aws"] == {"source": "hashicorp/aws", "version": "~> 6.0"}
+
+
+def test_root_uses_a_partially_configured_s3_backend_with_locking_example():
+    terraform = load_hcl(TF / "versions.tf")["terraform"][0]
+    assert terraform["backend"] == [{"s3": {}}]
+    example = (TF / "backend.hcl.example").read_text()
+    assert re.search(r"^use_lockfile\s*=\s*true", example, re.M)
+    assert re.search(r"^encrypt\s*=\s*true", example, re.M)
+
+
+def test_emulator_facing_root_variables_have_the_agreed_names_and_defaults():
+    variables = blocks(TF, "variable")
+    assert (variables["throttling_rate_limit"]["type"], variables["throttling_rate_limit"]["default"]) == ("number", 500)
+    assert (variables["throttling_burst_limit"]["type"], variables["throttling_burst_limit"]["default"]) == ("number", 1000)
+    assert (variables["stage_name"]["type"], variables["stage_name"]["default"]) == ("string", "dev")
+    for name in ("throttling_rate_limit", "throttling_burst_limit", "stage_name"):
+        assert variables[name].get("validation"), name
+
+
+@pytest.mark.parametrize("overrides", [
+    {"throttling_rate_limit": 0}, {"throttling_rate_limit": 20000}, {"throttling_burst_limit": 6000},
+    {"throttling_burst_limit": 1.5}, {"stage_name": "bad stage"}, {"log_retention_days": 10},
+    {"lambda_architecture": "mips"}, {"name_prefix": "Bad_Prefix"}, {"region": "moon-1"},
+    {"kms_key_arn": "not-an-arn"},
+], ids=lambda o: next(iter(o)))
+def test_root_variable_validation_rejects_out_of_bounds_values(overrides):
+    with pytest.raises(AssertionError):
+        evaluate(TF, ["variables.tf"], {**ROOT_VARS, **overrides}, {"ok": "true"})
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_root_variables_accept_the_environment_tfvars(env):
+    # GIVEN terraform/envs/<env>.tfvars loaded as Terraform loads it / THEN every validation passes
+    def copy_tfvars(work):
+        shutil.copy(TF / "envs" / f"{env}.tfvars", work / f"{env}.auto.tfvars")
+
+    result = evaluate(TF, ["variables.tf"], {}, {"prefix": "var.name_prefix", "stage": "var.stage_name"},
+                      setup=copy_tfvars)
+    assert result == {"prefix": f"wschat-{env}", "stage": env}
+
+
+def _text_without_comments(directory: Path) -> str:
+    lines = []
+    for path in sorted(directory.glob("*.tf")):
+        for line in path.read_text().splitlines():
+            stripped = line.strip()
+            if not stripped.startswith(("#", "//")):
+                lines.append(re.sub(r"\s#[^\"]*$", "", line))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("directory", CONFIG_DIRS, ids=ids(CONFIG_DIRS))
+def test_every_reference_names_a_declared_object(directory):
+    text = _text_without_comments(directory)
+    variables = set(blocks(directory, "variable"))
+    local_names = set(blocks(directory, "locals"))
+    resources = {f"{t}.{n}" for t, n in blocks(directory, "resource")}
+    data = {f"data.{t}.{n}" for t, n in blocks(directory, "data")}
+    modules = blocks(directory, "module")
+
+    assert set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_]*)", text)) <= variables
+    assert set(re.findall(r"\blocal\.([A-Za-z_][A-Za-z0-9_]*)", text)) <= local_names
+    assert {m.group(0) for m in re.finditer(r"\bdata\.aws_[a-z0-9_]+\.[a-z0-9_]+", text)} <= data
+    used = {m.group(1) for m in re.finditer(r"(?<![.\w\"])(aws_[a-z0-9_]+\.[a-z0-9_]+)", text)}
+    assert used <= resources
+    for name, output in re.findall(r"\bmodule\.([a-z_]+)\.([a-z_]+)", text):
+        assert name in modules, name
+        source = (directory / modules[name]["source"]).resolve()
+        assert output in blocks(source, "output"), f"module.{name}.{output}"
+
+
+@pytest.mark.parametrize("call", sorted(blocks(TF, "module")))
+def test_module_calls_pass_only_declared_and_all_required_variables(call):
+    arguments = blocks(TF, "module")[call]
+    source = (TF / arguments["source"]).resolve()
+    declared = blocks(source, "variable")
+    passed = set(arguments) - {"source", "depends_on", "providers", "count", "for_each"}
+    assert passed <= set(declared), passed - set(declared)
+    required = {name for name, v in declared.items() if "default" not in v}
+    assert required <= passed, required - passed
