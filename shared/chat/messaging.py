@@ -3,7 +3,10 @@
 The sender is always the authorizer identity of the calling connection (``Caller.user_id``),
 never a payload field. With a ``clientMessageId`` the message and an idempotency item are
 written in one transaction: a duplicate invocation (client retry, Lambda retry) finds the item,
-answers with the original messageId and neither stores nor delivers the message again.
+answers with the original messageId and never stores the message twice. The item also records
+whether the fan-out finished: a retry after a failed delivery (e.g. the client was told THROTTLED)
+or after an invocation that died (its lease ran out) delivers the stored message again, so a retry
+never loses it; a retry while the first delivery is still running, or after it finished, does not.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chat import fanout, registry
@@ -20,11 +23,14 @@ from chat.errors import NotFound
 from chat.events import Caller
 from chat.fanout import DeliveryReport, FanoutJob, RemainingMs, Segment
 from chat.ids import new_ulid
+from chat.logs import get_logger
 from chat.management import endpoint_for
 from chat.models import Message, MessageDedup, ensure_bound, transaction_connection
 from chat.protocol import Broadcast, SendMessage
 
 BROADCAST_CONVERSATION = "broadcast"
+DELIVERY_LEASE_MS = 35_000  # > the 29 s integration timeout: a live first delivery is never doubled
+log = get_logger("chat.messaging")
 
 
 @dataclass(frozen=True)
@@ -129,24 +135,28 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
     )
     frame = message_frame(message)
     fanout.encode(frame)  # refuse an oversized frame before anything is written
-    if client_message_id is None:
-        message.save()
-    else:
-        original = _save_once(message, sender, client_message_id, now, settings.idempotency_ttl_seconds)
-        if original is not None:
-            return Outcome(message_id=original, duplicate=True, delivery=None)
     job = FanoutJob(frame=frame, segments=segments, exclude=[caller.connection_id],
                     endpoint=endpoint_for(settings, caller.api_id, caller.stage))
-    return Outcome(message_id=message.messageId, duplicate=False,
-                   delivery=fanout.run(job, settings, remaining_ms))
-
-
-def _save_once(message: Message, sender: str, client_message_id: str, now: datetime, ttl_seconds: int) -> str | None:
-    """Stores message + idempotency item atomically; returns the original id on a duplicate."""
+    if client_message_id is None:
+        message.save()
+        return Outcome(message.messageId, duplicate=False, delivery=fanout.run(job, settings, remaining_ms))
     dedup = MessageDedup(f"dedup#{sender}", client_message_id,
                          originalConversationId=message.conversationId,
                          originalMessageId=message.messageId,
-                         expiresAt=now + timedelta(seconds=ttl_seconds))
+                         leaseUntil=sent_at + DELIVERY_LEASE_MS,
+                         expiresAt=now + timedelta(seconds=settings.idempotency_ttl_seconds))
+    if _save_once(message, dedup):
+        return Outcome(message.messageId, duplicate=False, delivery=_deliver_once(dedup, job, remaining_ms))
+    existing = MessageDedup.get(dedup.conversationId, dedup.messageId, consistent_read=True)
+    if not _claim_redelivery(existing, sent_at):
+        return Outcome(existing.originalMessageId, duplicate=True, delivery=None)
+    original = Message.get(existing.originalConversationId, existing.originalMessageId, consistent_read=True)
+    job.frame = message_frame(original)
+    return Outcome(original.messageId, duplicate=True, delivery=_deliver_once(existing, job, remaining_ms))
+
+
+def _save_once(message: Message, dedup: MessageDedup) -> bool:
+    """Stores message + idempotency item atomically; False when the item already existed."""
     try:
         with TransactWrite(connection=transaction_connection()) as txn:
             txn.save(dedup, condition=MessageDedup.conversationId.does_not_exist())
@@ -154,6 +164,39 @@ def _save_once(message: Message, sender: str, client_message_id: str, now: datet
     except TransactWriteError as e:
         if not any(r is not None and r.code == "ConditionalCheckFailed" for r in e.cancellation_reasons):
             raise
-        existing = MessageDedup.get(f"dedup#{sender}", client_message_id, consistent_read=True)
-        return existing.originalMessageId
-    return None
+        return False
+    return True
+
+
+def _claim_redelivery(existing: MessageDedup, at_ms: int) -> bool:
+    """Takes over delivery of a stored message whose first delivery failed or was abandoned."""
+    if existing.status == "delivered" or (existing.status == "delivering" and existing.leaseUntil > at_ms):
+        return False
+    try:
+        existing.update(
+            actions=[MessageDedup.status.set("delivering"), MessageDedup.leaseUntil.set(at_ms + DELIVERY_LEASE_MS)],
+            condition=(MessageDedup.status == existing.status) & (MessageDedup.leaseUntil == existing.leaseUntil),
+        )
+    except UpdateError as e:
+        if e.cause_response_code == "ConditionalCheckFailedException":
+            return False  # another invocation claimed it first
+        raise
+    return True
+
+
+def _deliver_once(dedup: MessageDedup, job: FanoutJob, remaining_ms: RemainingMs | None) -> DeliveryReport:
+    settings = ensure_bound()
+    try:
+        report = fanout.run(job, settings, remaining_ms)
+    except Exception:
+        _set_status(dedup, "failed")
+        raise
+    _set_status(dedup, "delivered")  # a hand-off counts: the continuation owns the rest
+    return report
+
+
+def _set_status(dedup: MessageDedup, status: str) -> None:
+    try:
+        dedup.update(actions=[MessageDedup.status.set(status)])
+    except PynamoDBException:  # the lease still bounds a retry's wait; never mask the real outcome
+        log.exception("could not record delivery status", extra={"fields": {"status": status}})

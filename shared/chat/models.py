@@ -112,6 +112,10 @@ class MessageDedup(Model):
     messageId = UnicodeAttribute(range_key=True)
     originalConversationId = UnicodeAttribute()
     originalMessageId = UnicodeAttribute()
+    # Delivery state, so a retry after a failed/abandoned fan-out delivers instead of going silent:
+    # "delivering" (leased until leaseUntil, epoch ms) -> "delivered", or "failed" on a caught error.
+    status = UnicodeAttribute(default="delivering")
+    leaseUntil = NumberAttribute(default=0)
     expiresAt = TTLAttribute()
 
 

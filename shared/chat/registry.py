@@ -136,10 +136,12 @@ def join(caller: Caller, room_id: str) -> bool:
             txn.save(RoomMember(room_id, caller.connection_id, userId=connection.userId, joinedAt=now_ms(),
                                 expiresAt=connection.expiresAt))
     except TransactWriteError as e:
-        if _condition_failed(e):
-            raise BadRequest(f"a connection may join at most {limit} rooms", field="roomId",
-                             code="TOO_MANY_ROOMS") from e
-        raise
+        if not _condition_failed(e):
+            raise
+        if get(caller.connection_id) is None:  # the row vanished since we read it ($disconnect, TTL)
+            raise ConnectionNotRegistered(f"connection {caller.connection_id} is not registered") from e
+        raise BadRequest(f"a connection may join at most {limit} rooms", field="roomId",
+                         code="TOO_MANY_ROOMS") from e
     return True
 
 
@@ -185,16 +187,18 @@ def consume_send_quota(connection_id: str, at_ms: int | None = None) -> None:
     settings = ensure_bound()
     limit = settings.rate_limit_per_minute
     at_ms = at_ms or now_ms()
+    if not limit:  # RATE_LIMIT_PER_MINUTE=0: no per-connection limit, only the activity record
+        touch(connection_id, at_ms)
+        return
     window = at_ms // 60_000
     row = Connection(connection_id)
-    if limit:
-        try:
-            row.update(actions=[Connection.rateCount.add(1), Connection.lastActiveAt.set(at_ms)],
-                       condition=(Connection.rateWindow == window) & (Connection.rateCount < limit))
-            return
-        except UpdateError as e:
-            if e.cause_response_code != CONDITION_FAILED:
-                raise
+    try:
+        row.update(actions=[Connection.rateCount.add(1), Connection.lastActiveAt.set(at_ms)],
+                   condition=(Connection.rateWindow == window) & (Connection.rateCount < limit))
+        return
+    except UpdateError as e:
+        if e.cause_response_code != CONDITION_FAILED:
+            raise
     try:
         row.update(
             actions=[Connection.rateWindow.set(window), Connection.rateCount.set(1),
@@ -212,11 +216,11 @@ def consume_send_quota(connection_id: str, at_ms: int | None = None) -> None:
                       f"{60 - (at_ms // 1000) % 60} s")
 
 
-def touch(connection_id: str) -> None:
+def touch(connection_id: str, at_ms: int | None = None) -> None:
     """Records activity (ping); fails with ConnectionNotRegistered if the row is gone."""
     ensure_bound()
     try:
-        Connection(connection_id).update(actions=[Connection.lastActiveAt.set(now_ms())],
+        Connection(connection_id).update(actions=[Connection.lastActiveAt.set(at_ms or now_ms())],
                                          condition=Connection.connectionId.exists())
     except UpdateError as e:
         if e.cause_response_code == CONDITION_FAILED:

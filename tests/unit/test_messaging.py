@@ -115,3 +115,34 @@ def test_fanout_function_continues_a_handed_off_job(aws, management, handed_off,
     recipients = management.recipients()
     assert result["delivery"]["continued"] is False
     assert sorted(recipients) == sorted(f"c{i}=" for i in range(1, 7)) and len(recipients) == 6
+
+
+def _stuck_first_delivery(management, lease_until):
+    """alice's message c-1 is stored, its first delivery never finished (status delivering)."""
+    connect("a=", "alice")
+    connect("b=", "bob")
+    body = {"action": "sendMessage", "targetUserId": "bob", "text": "once", "clientMessageId": "c-1"}
+    first = send("a=", "alice", body)
+    item = MessageDedup.get("dedup#alice", "c-1")
+    item.update(actions=[MessageDedup.status.set("delivering"), MessageDedup.leaseUntil.set(lease_until)])
+    management.posts.clear()
+    return body, first
+
+
+def test_a_retry_while_the_first_delivery_still_holds_its_lease_does_not_deliver_again(aws, management):
+    import time
+
+    body, first = _stuck_first_delivery(management, lease_until=int(time.time() * 1000) + 30_000)
+    again = send("a=", "alice", body)
+    assert (again["duplicate"], again["messageId"], "delivery" in again) == (True, first["messageId"], False)
+    assert management.posts == []
+
+
+def test_a_retry_after_the_first_delivery_was_abandoned_delivers_the_stored_message(aws, management):
+    body, first = _stuck_first_delivery(management, lease_until=1)
+    again = send("a=", "alice", body)
+    assert again["duplicate"] is True and again["delivery"]["delivered"] == 1
+    assert management.recipients() == ["b="]
+    assert management.frames_to("b=")[0]["messageId"] == first["messageId"]
+    assert MessageDedup.get("dedup#alice", "c-1").status == "delivered"
+    assert send("a=", "alice", body).get("delivery") is None  # and only once

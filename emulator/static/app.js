@@ -1,0 +1,97 @@
+// Demo client of the chat protocol. Plain JS, no build step. Talks to the local stack only:
+// /_local/info for the WebSocket URL and /_local/token for a test token (both local-only).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let ws = null;
+let wsUrl = null;
+const joined = new Set();
+
+function logFrame(direction, text, isError) {
+  const li = document.createElement("li");
+  li.className = direction + (isError ? " error" : "");
+  li.textContent = (direction === "out" ? "→ " : "← ") + text;
+  $("log").prepend(li);
+}
+
+function describe(m) {
+  const where = m.kind === "direct" ? `${m.from} → ${m.to}` : m.kind === "room" ? `#${m.roomId} ${m.from}` : m.from;
+  return [m.kind, `${where}: ${m.text}`];
+}
+
+function addMessage(list, m) {
+  const li = document.createElement("li");
+  const [kind, text] = describe(m);
+  const span = document.createElement("span");
+  span.className = "kind";
+  span.textContent = kind;
+  li.append(span, document.createTextNode(text));
+  li.dataset.messageId = m.messageId || "";
+  list.append(li);
+}
+
+function setConnected(open) {
+  $("status").dataset.state = open ? "open" : "closed";
+  $("status").textContent = open ? `connected as ${$("user").value}` : "disconnected";
+  for (const id of ["join", "leave", "send-direct", "send-room", "send-broadcast", "history-room",
+                    "history-direct", "history-broadcast", "disconnect"]) {
+    $(id).disabled = !open;
+  }
+  $("connect").disabled = open;
+}
+
+function send(frame) {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  const text = JSON.stringify(frame);
+  logFrame("out", text);
+  ws.send(text);
+}
+
+function onFrame(event) {
+  const text = typeof event.data === "string" ? event.data : "(binary)";
+  let frame;
+  try { frame = JSON.parse(text); } catch { logFrame("in", text, true); return; }
+  logFrame("in", text, frame.type === "error" || frame.message === "Internal server error");
+  switch (frame.type) {
+    case "message": addMessage($("messages"), frame); break;
+    case "joined": joined.add(frame.roomId); $("rooms").textContent = [...joined].join(", "); break;
+    case "left": joined.delete(frame.roomId); $("rooms").textContent = [...joined].join(", "); break;
+    case "history":
+      $("history").replaceChildren();
+      for (const m of frame.messages) addMessage($("history"), m);
+      $("history").dataset.conversationId = frame.conversationId;
+      break;
+    default: break;
+  }
+}
+
+async function connect() {
+  const user = $("user").value.trim();
+  const res = await fetch(`/_local/token?user=${encodeURIComponent(user)}`);
+  if (!res.ok) { logFrame("in", `token: HTTP ${res.status}`, true); return; }
+  const { token } = await res.json();
+  ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`);
+  ws.onopen = () => setConnected(true);
+  ws.onmessage = onFrame;
+  ws.onclose = (e) => { setConnected(false); logFrame("in", `closed ${e.code} ${e.reason}`, e.code !== 1000); };
+  ws.onerror = () => logFrame("in", "WebSocket error (handshake rejected?)", true);
+}
+
+async function init() {
+  const info = await (await fetch("/_local/info")).json();
+  wsUrl = info.wsUrl.replace("127.0.0.1", location.hostname);
+  $("endpoint").textContent = `WebSocket ${wsUrl} · stage ${info.stage} · DynamoDB: ${info.dynamodb.backend}`;
+  $("connect").onclick = connect;
+  $("disconnect").onclick = () => ws && ws.close(1000, "bye");
+  $("join").onclick = () => send({ action: "joinRoom", roomId: $("room").value });
+  $("leave").onclick = () => send({ action: "leaveRoom", roomId: $("room").value });
+  $("send-direct").onclick = () => send({ action: "sendMessage", targetUserId: $("target").value, text: $("text").value });
+  $("send-room").onclick = () => send({ action: "sendMessage", roomId: $("room").value, text: $("text").value });
+  $("send-broadcast").onclick = () => send({ action: "broadcast", text: $("text").value });
+  $("history-room").onclick = () => send({ action: "getHistory", roomId: $("room").value, limit: 50 });
+  $("history-direct").onclick = () => send({ action: "getHistory", withUserId: $("target").value, limit: 50 });
+  $("history-broadcast").onclick = () => send({ action: "getHistory", broadcast: true, limit: 50 });
+  document.body.dataset.ready = "true";
+}
+
+init();

