@@ -6,6 +6,9 @@ const $ = (id) => document.getElementById(id);
 let ws = null;
 let wsUrl = null;
 const joined = new Set();
+const seen = new Set(); // messageIds already shown: a repeated delivery (at-least-once) is dropped
+const pending = new Map(); // clientMessageId -> the frame we sent, shown once its ack arrives
+let sequence = 0;
 
 function logFrame(direction, text, isError) {
   const li = document.createElement("li");
@@ -20,6 +23,10 @@ function describe(m) {
 }
 
 function addMessage(list, m) {
+  if (list.id === "messages") {
+    if (m.messageId && seen.has(m.messageId)) return;
+    if (m.messageId) seen.add(m.messageId);
+  }
   const li = document.createElement("li");
   const [kind, text] = describe(m);
   const span = document.createElement("span");
@@ -40,6 +47,24 @@ function setConnected(open) {
   $("connect").disabled = open;
 }
 
+function sendChat(frame) {
+  // A clientMessageId makes a resend safe (the server stores and delivers it once) and lets the
+  // page show our own message when its ack comes back (the fan-out skips the sending connection).
+  frame.clientMessageId = `web-${Date.now().toString(36)}-${(sequence++).toString(36)}`;
+  pending.set(frame.clientMessageId, frame);
+  send(frame);
+}
+
+function showOwn(ack) {
+  const frame = pending.get(ack.clientMessageId);
+  pending.delete(ack.clientMessageId);
+  if (!frame || !ack.messageId) return;
+  const me = $("user").value.trim();
+  const kind = frame.action === "broadcast" && !frame.roomId ? "broadcast" : frame.roomId ? "room" : "direct";
+  addMessage($("messages"), { messageId: ack.messageId, kind, from: me, to: frame.targetUserId,
+                              roomId: frame.roomId, text: frame.text });
+}
+
 function send(frame) {
   if (!ws || ws.readyState !== WebSocket.OPEN) return;
   const text = JSON.stringify(frame);
@@ -54,6 +79,8 @@ function onFrame(event) {
   logFrame("in", text, frame.type === "error" || frame.message === "Internal server error");
   switch (frame.type) {
     case "message": addMessage($("messages"), frame); break;
+    case "ack": showOwn(frame); break;
+    case "error": if (frame.clientMessageId) pending.delete(frame.clientMessageId); break;
     case "joined": joined.add(frame.roomId); $("rooms").textContent = [...joined].join(", "); break;
     case "left": joined.delete(frame.roomId); $("rooms").textContent = [...joined].join(", "); break;
     case "history":
@@ -85,9 +112,9 @@ async function init() {
   $("disconnect").onclick = () => ws && ws.close(1000, "bye");
   $("join").onclick = () => send({ action: "joinRoom", roomId: $("room").value });
   $("leave").onclick = () => send({ action: "leaveRoom", roomId: $("room").value });
-  $("send-direct").onclick = () => send({ action: "sendMessage", targetUserId: $("target").value, text: $("text").value });
-  $("send-room").onclick = () => send({ action: "sendMessage", roomId: $("room").value, text: $("text").value });
-  $("send-broadcast").onclick = () => send({ action: "broadcast", text: $("text").value });
+  $("send-direct").onclick = () => sendChat({ action: "sendMessage", targetUserId: $("target").value, text: $("text").value });
+  $("send-room").onclick = () => sendChat({ action: "sendMessage", roomId: $("room").value, text: $("text").value });
+  $("send-broadcast").onclick = () => sendChat({ action: "broadcast", text: $("text").value });
   $("history-room").onclick = () => send({ action: "getHistory", roomId: $("room").value, limit: 50 });
   $("history-direct").onclick = () => send({ action: "getHistory", withUserId: $("target").value, limit: 50 });
   $("history-broadcast").onclick = () => send({ action: "getHistory", broadcast: true, limit: 50 });

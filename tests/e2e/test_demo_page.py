@@ -52,6 +52,7 @@ def test_demo_page_chats_in_a_room_directly_and_shows_history(browser, stack):
     alice.fill("#text", "hello from the browser")
     alice.click("#send-room")
     bob.wait_for_selector("#messages li:has-text('hello from the browser')", timeout=15_000)
+    alice.wait_for_selector("#messages li:has-text('hello from the browser')", timeout=15_000)  # own, on ack
 
     alice.fill("#target", "web_bob")
     alice.fill("#text", "just for bob")
