@@ -4,7 +4,7 @@ from chat import messaging, responses
 from chat.config import get_settings
 from chat.events import caller_of, json_body
 from chat.lambda_kit import remaining_ms, route
-from chat.protocol import ack_frame, parse_broadcast
+from chat.protocol import parse_broadcast
 
 
 @route("broadcast")
@@ -12,6 +12,4 @@ def lambda_handler(event, context):
     caller = caller_of(event)
     request = parse_broadcast(json_body(event), get_settings().max_text_chars)
     outcome = messaging.broadcast(caller, request, remaining_ms(context))
-    return responses.ok(ack_frame("broadcast", message_id=outcome.message_id,
-                                  client_message_id=request.client_message_id, duplicate=outcome.duplicate,
-                                  delivery=outcome.delivery.as_frame() if outcome.delivery else None))
+    return responses.ok(outcome.ack("broadcast", request.client_message_id))

@@ -4,7 +4,7 @@ from chat import messaging, responses
 from chat.config import get_settings
 from chat.events import caller_of, json_body
 from chat.lambda_kit import remaining_ms, route
-from chat.protocol import ack_frame, parse_send_message
+from chat.protocol import parse_send_message
 
 
 @route("sendMessage")
@@ -12,6 +12,4 @@ def lambda_handler(event, context):
     caller = caller_of(event)
     request = parse_send_message(json_body(event), get_settings().max_text_chars)
     outcome = messaging.send_message(caller, request, remaining_ms(context))
-    return responses.ok(ack_frame("sendMessage", message_id=outcome.message_id,
-                                  client_message_id=request.client_message_id, duplicate=outcome.duplicate,
-                                  delivery=outcome.delivery.as_frame() if outcome.delivery else None))
+    return responses.ok(outcome.ack("sendMessage", request.client_message_id))

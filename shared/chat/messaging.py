@@ -26,7 +26,7 @@ from chat.ids import new_ulid
 from chat.logs import get_logger
 from chat.management import endpoint_for
 from chat.models import Message, MessageDedup, ensure_bound, transaction_connection
-from chat.protocol import Broadcast, SendMessage
+from chat.protocol import Broadcast, SendMessage, ack_frame
 
 BROADCAST_CONVERSATION = "broadcast"
 DELIVERY_LEASE_MS = 35_000  # > the 29 s integration timeout: a live first delivery is never doubled
@@ -38,6 +38,11 @@ class Outcome:
     message_id: str
     duplicate: bool
     delivery: DeliveryReport | None
+
+    def ack(self, action: str, client_message_id: str | None) -> dict[str, Any]:
+        """The sender's ack frame; ``delivery`` is absent when this call delivered nothing."""
+        return ack_frame(action, message_id=self.message_id, client_message_id=client_message_id,
+                         duplicate=self.duplicate, delivery=self.delivery.as_frame() if self.delivery else None)
 
 
 def room_conversation(room_id: str) -> str:
@@ -72,9 +77,7 @@ def send_message(caller: Caller, request: SendMessage, remaining_ms: RemainingMs
     sender = caller.require_user()
     registry.consume_send_quota(caller.connection_id)
     if request.room_id is not None:
-        registry.require_member(request.room_id, caller.connection_id)
-        segments = [Segment("room", request.room_id)]
-        conversation, kind = room_conversation(request.room_id), "room"
+        segments, conversation, kind = _room_audience(caller, request.room_id)
     else:
         target = request.target_user_id
         assert target is not None
@@ -91,14 +94,18 @@ def broadcast(caller: Caller, request: Broadcast, remaining_ms: RemainingMs | No
     settings = ensure_bound()
     registry.consume_send_quota(caller.connection_id)
     if request.room_id is not None:
-        registry.require_member(request.room_id, caller.connection_id)
-        segments = [Segment("room", request.room_id)]
-        conversation, kind = room_conversation(request.room_id), "room"
+        segments, conversation, kind = _room_audience(caller, request.room_id)
     else:
         segments = [Segment("shard", n) for n in range(settings.broadcast_shards)]
         conversation, kind = BROADCAST_CONVERSATION, "broadcast"
     return _store_and_deliver(caller, sender, request.text, request.client_message_id, conversation, kind,
                               segments, remaining_ms, room_id=request.room_id, recipient_id=None)
+
+
+def _room_audience(caller: Caller, room_id: str) -> tuple[list[Segment], str, str]:
+    """A room's members, once the caller is one of them (NotMember otherwise)."""
+    registry.require_member(room_id, caller.connection_id)
+    return [Segment("room", room_id)], room_conversation(room_id), "room"
 
 
 def _require_online(user_id: str) -> None:
