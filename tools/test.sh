@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh
 PY=.venv/bin/python
-$PY -m ruff check shared functions tools tests emulator bench 2>/dev/null || $PY -m ruff check .
+$PY -m ruff check .
 set +e
 $PY -m pytest "$@"
 rc=$?

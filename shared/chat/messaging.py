@@ -19,7 +19,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateErr
 from pynamodb.transactions import TransactWrite
 
 from chat import fanout, registry
-from chat.errors import NotFound
+from chat.errors import NotFound, Throttled
 from chat.events import Caller
 from chat.fanout import DeliveryReport, FanoutJob, RemainingMs, Segment
 from chat.ids import new_ulid
@@ -169,9 +169,12 @@ def _save_once(message: Message, dedup: MessageDedup) -> bool:
             txn.save(dedup, condition=MessageDedup.conversationId.does_not_exist())
             txn.save(message)
     except TransactWriteError as e:
-        if not any(r is not None and r.code == "ConditionalCheckFailed" for r in e.cancellation_reasons):
-            raise
-        return False
+        codes = {r.code for r in e.cancellation_reasons if r is not None}
+        if "ConditionalCheckFailed" in codes:
+            return False
+        if "TransactionConflict" in codes:  # the same clientMessageId is being stored right now
+            raise Throttled("a request with this clientMessageId is in progress; retry it") from e
+        raise
     return True
 
 

@@ -180,7 +180,8 @@ def transaction_connection() -> DynamoConnection:
     with _bind_lock:
         if _txn_connection is None:
             _txn_connection = DynamoConnection(region=settings.require_region(), connect_timeout_seconds=2,
-                                               read_timeout_seconds=5, max_retry_attempts=4)
+                                               read_timeout_seconds=5, max_retry_attempts=4,
+                                               max_pool_connections=max(10, settings.fanout_concurrency))
         return _txn_connection
 
 

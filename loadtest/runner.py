@@ -1,0 +1,265 @@
+"""The load itself: N clients in rooms send room messages for a fixed time, some disconnect and
+reconnect at random, with a share of @connections POSTs failing with 429; then a drain, then the
+verdict of loadtest.model (exactly once, per-sender order) from what the clients actually received.
+
+Loopback only and bounded (see loadtest.cli). Pacing waits (time between a client's messages, the
+connect ramp, a reconnect pause) are the load's shape, not synchronisation: the end of the run waits on
+an event (every intended delivery seen) with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from loadtest.model import Epoch, Sent, intended, judge
+from loadtest.rss import RssMonitor
+
+RETRYABLE = {"THROTTLED", "RATE_LIMITED", "Internal server error", "Too Many Requests"}
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    clients: int = 1000
+    rooms: int = 100  # clients are spread evenly: 10 per room by default
+    duration_s: float = 60.0  # sending phase
+    send_interval_s: float = 100.0  # mean time between two messages of one client (exponential)
+    reconnect_probability: float = 0.03  # after each message: close, pause, reconnect
+    reconnect_pause_s: tuple[float, float] = (0.2, 2.0)
+    post_429_rate: float = 0.01  # injected LimitExceededException on @connections POSTs
+    connect_per_second: float = 300.0  # under the account's 500 new connections/s
+    ack_timeout_s: float = 30.0
+    drain_timeout_s: float = 30.0
+    max_attempts: int = 5  # resends of the same clientMessageId on a retryable error
+    warmup_clients: int = 64  # these send one message each before the timed phase (warms handler threads);
+    # those messages are verified like all others but left out of the latency figures
+    text_bytes: int = 64
+    seed: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Target:
+    """A running local stack: where to connect, how to get a token, how to set faults."""
+
+    ws_url: str
+    token: Callable[[str], Awaitable[str]]
+    set_faults: Callable[[dict[str, Any]], Awaitable[Any]]
+    rss_pids: Callable[[], dict[str, list[int]]] = field(default=lambda: {})
+
+
+class Run:
+    def __init__(self, target: Target, params: LoadParams) -> None:
+        self.target = target
+        self.params = params
+        self.rng = random.Random(params.seed)  # noqa: S311 - load shape, not security
+        self.sent: dict[str, Sent] = {}
+        self.epochs: list[Epoch] = []
+        self.connect_failures = 0
+        self.send_errors: dict[str, int] = defaultdict(int)
+        self.missing: set[tuple[str, tuple[str, int]]] | None = None
+        self.all_seen = asyncio.Event()
+        self.reconnects = 0
+
+    def received(self, key: str, epoch: Epoch) -> None:
+        if self.missing is not None:
+            self.missing.discard((key, epoch.key))
+            if not self.missing:
+                self.all_seen.set()
+
+
+class Client:
+    def __init__(self, run: Run, index: int) -> None:
+        self.run = run
+        self.user = f"load{index:05d}"
+        self.room = f"room{index % run.params.rooms:04d}"
+        self.rng = random.Random(None if run.params.seed is None else run.params.seed + index)  # noqa: S311
+        self.generation = 0
+        self.ws: Any = None
+        self.epoch: Epoch | None = None
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.reader: asyncio.Task[None] | None = None
+        self.seq = 0
+        self.token: str | None = None
+
+    async def connect(self) -> bool:
+        if self.token is None:
+            self.token = await self.run.target.token(self.user)
+        for _ in range(5):
+            try:
+                ws = await websockets.connect(f"{self.run.target.ws_url}?token={self.token}&room={self.room}",
+                                              open_timeout=30, ping_interval=None, max_size=None)
+                break
+            except (OSError, InvalidHandshake, TimeoutError):
+                self.run.connect_failures += 1
+                await asyncio.sleep(self.rng.uniform(0.1, 0.5))  # back off before another handshake
+        else:
+            return False
+        self.generation += 1
+        self.ws = ws
+        self.epoch = Epoch(key=(self.user, self.generation), room=self.room, opened=time.monotonic())
+        self.run.epochs.append(self.epoch)
+        self.replies = asyncio.Queue()
+        self.reader = asyncio.create_task(self._read(ws, self.epoch, self.replies))
+        return True
+
+    async def _read(self, ws: Any, epoch: Epoch, replies: asyncio.Queue[dict[str, Any]]) -> None:
+        try:
+            async for raw in ws:
+                now = time.monotonic()
+                frame = json.loads(raw)
+                if frame.get("type") == "message":
+                    key = str(frame.get("clientMessageId") or frame.get("messageId"))
+                    epoch.received.append((key, now))
+                    epoch.message_ids.setdefault(key, set()).add(str(frame.get("messageId")))
+                    self.run.received(key, epoch)
+                else:
+                    replies.put_nowait(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            if epoch.closed is None:
+                epoch.closed = time.monotonic()
+
+    async def close(self) -> None:
+        if self.epoch is not None and self.epoch.closed is None:
+            self.epoch.closed = time.monotonic()  # from now on it is no intended recipient
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+
+    async def send_one(self) -> None:
+        assert self.epoch is not None
+        self.seq += 1
+        key = f"{self.user}.{self.seq}"
+        message = Sent(key=key, sender=self.epoch.key, room=self.room, seq=self.seq, first_sent=time.monotonic())
+        self.run.sent[key] = message
+        body = json.dumps({"action": "sendMessage", "roomId": self.room, "clientMessageId": key,
+                           "text": "x" * self.run.params.text_bytes})
+        for attempt in range(self.run.params.max_attempts):
+            message.attempts += 1
+            try:
+                await self.ws.send(body)
+                frame = await asyncio.wait_for(self.replies.get(), self.run.params.ack_timeout_s)
+            except (ConnectionClosed, TimeoutError) as exc:
+                message.errors.append(type(exc).__name__)
+                self.run.send_errors[type(exc).__name__] += 1
+                # Replies carry no request id: after a lost reply the pairing of replies to frames on
+                # this socket is unknown, so start over on a new connection (a new epoch).
+                await self.close()
+                return
+            if frame.get("type") == "ack" and frame.get("clientMessageId") not in (None, key):
+                self.run.send_errors["ack for another message"] += 1
+                await self.close()
+                return
+            if frame.get("type") == "ack":
+                message.acked = time.monotonic()
+                message.message_id = frame.get("messageId")
+                # A duplicate ack (a resend after a timeout/crash) returns before the original
+                # invocation's fan-out is known to be finished: judge it like a handed-off fan-out.
+                message.continued = bool((frame.get("delivery") or {}).get("continued") or frame.get("duplicate"))
+                return
+            reason = str(frame.get("code") or frame.get("message"))
+            message.errors.append(reason)
+            self.run.send_errors[reason] += 1
+            if reason not in RETRYABLE:
+                return
+            await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt) * self.rng.random())  # jittered backoff
+
+    async def loop(self, end: float) -> None:
+        p = self.run.params
+        while True:
+            pause = self.rng.expovariate(1.0 / p.send_interval_s)
+            if time.monotonic() + pause >= end:
+                return
+            await asyncio.sleep(pause)  # the load's pacing
+            if self.reader is None or self.reader.done():
+                if not await self.connect():
+                    return
+            await self.send_one()
+            if self.rng.random() < p.reconnect_probability and time.monotonic() < end:
+                await self.close()
+                await asyncio.sleep(self.rng.uniform(*p.reconnect_pause_s))  # offline for a moment
+                self.run.reconnects += 1
+                if not await self.connect():
+                    return
+
+
+async def run_load(target: Target, params: LoadParams, progress: Callable[[str], None] = lambda s: None
+                   ) -> dict[str, Any]:
+    run = Run(target, params)
+    clients = [Client(run, i) for i in range(params.clients)]
+    monitor = RssMonitor(target.rss_pids)
+    monitor.start()
+    started = time.monotonic()
+    try:
+        progress(f"connecting {params.clients} clients in {params.rooms} rooms ...")
+        gap = 1.0 / params.connect_per_second
+        connects = []
+        for client in clients:
+            connects.append(asyncio.create_task(client.connect()))
+            await asyncio.sleep(gap)  # ramp: stay under the new-connections-per-second quota
+        connected = sum(await asyncio.gather(*connects))
+        connect_s = time.monotonic() - started
+        progress(f"{connected} connected in {connect_s:.1f} s; injecting {params.post_429_rate:.1%} 429s; "
+                 f"sending for {params.duration_s:g} s ...")
+        await target.set_faults({"post_error_rate": params.post_429_rate, "post_error_status": 429})
+        warm = [c for c in clients if c.epoch is not None][:params.warmup_clients]
+        warm_started = time.monotonic()
+        await asyncio.gather(*(c.send_one() for c in warm))
+        warmup_s = time.monotonic() - warm_started
+        send_started = time.monotonic()
+        end = send_started + params.duration_s
+        await asyncio.gather(*(c.loop(end) for c in clients if c.epoch is not None))
+        run_end = time.monotonic()
+        await target.set_faults({"post_error_rate": 0.0})
+
+        # Drain: wait until every intended delivery was seen, or the timeout.
+        by_room: dict[str, list[Epoch]] = defaultdict(list)
+        for epoch in run.epochs:
+            by_room[epoch.room].append(epoch)
+        missing = set()
+        for message in run.sent.values():
+            for epoch in intended(message, by_room[message.room], run_end):
+                if not any(k == message.key for k, _ in epoch.received):
+                    missing.add((message.key, epoch.key))
+        progress(f"sending stopped; waiting for {len(missing)} in-flight deliveries ...")
+        run.missing = missing
+        drain_started = time.monotonic()
+        if missing:
+            try:
+                await asyncio.wait_for(run.all_seen.wait(), params.drain_timeout_s)
+            except TimeoutError:
+                pass
+        drain_s = time.monotonic() - drain_started
+        verdict = judge(run.sent, run.epochs, run_end, by_room=by_room, measure_from=send_started)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        monitor.stop()
+    send_s = run_end - send_started
+    return {
+        "params": params.as_dict(),
+        **verdict,
+        "connected": connected,
+        "connect_failures": run.connect_failures,
+        "reconnects": run.reconnects,
+        "connections_total": len(run.epochs),
+        "send_errors": dict(run.send_errors),
+        "durations_s": {"connect": round(connect_s, 2), "warmup": round(warmup_s, 2), "send": round(send_s, 2),
+                        "drain": round(drain_s, 2)},
+        "throughput": {"messages_per_s": round(verdict["acked"] / send_s, 1) if send_s else None,
+                       "deliveries_per_s": round(verdict["delivered"] / send_s, 1) if send_s else None},
+        "peak_rss_mb": monitor.peaks_mb(),
+    }
