@@ -1,0 +1,214 @@
+"""python -m bench [--quick] [--sections fanout,cold,emulator,offline] [--out build/bench]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import cold, report, stack_sections
+from bench.fleet import Fleet
+from bench.stack_server import raise_nofile
+from bench.stackproc import StackProcess
+from emulator.config import DEV_JWT_SECRET
+from emulator.tokens import mint_token
+
+REPO = Path(__file__).resolve().parent.parent
+SECTIONS = ("cold", "offline", "emulator", "fanout")
+POST_LATENCY_MS = 20.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    sizes: tuple[int, int, int]  # recipients: room A, room B, everyone
+    cold_runs: int
+    echo_latency_msgs: int  # closed-loop round trips per client
+    echo_msgs: int  # pipelined messages per client
+    ping_msgs: int
+    window: int
+    broadcast_repeats: tuple[int, int, int]
+    offline_round_trips: int
+    handoff_budget_ms: int  # how long the broadcast function may fan out before it must hand off
+
+
+PLANS = {
+    "full": Plan((1000, 5000, 10000), 5, 300, 3000, 300, 32, (10, 3, 2), 300, 2000),
+    "quick": Plan((100, 250, 500), 3, 100, 1000, 100, 32, (5, 3, 2), 100, 500),
+}
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = os.cpu_count() or 0
+    mem = psutil.virtual_memory().total / 2**30
+    info = {"cpu": model or platform.processor(), "cores": cores, "memory_gib": round(mem, 1),
+            "os": platform.platform(), "python": platform.python_version(), "load_avg_start": os.getloadavg()}
+    info["summary"] = f"{cores} cores {model}, {mem:.0f} GiB, {platform.system()} {platform.release()}, " \
+                      f"Python {platform.python_version()}"
+    return info
+
+
+def room_layout(sizes: tuple[int, int, int]) -> list[str | None]:
+    """Client i's room: A has sizes[0]+1 members, B sizes[1]+1, the rest none; sizes[2]+1 in all
+    (one sender per audience is excluded from its own broadcast)."""
+    a, b, total = sizes[0] + 1, sizes[1] + 1, sizes[2] + 1
+    if a + b > total:
+        raise ValueError("room audiences must fit in the whole fleet")
+    return ["benchA"] * a + ["benchB"] * b + [None] * (total - a - b)
+
+
+async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any]) -> None:
+    sections = set(args.sections)
+    t0 = time.perf_counter()
+    with StackProcess(concurrency=args.concurrency) as stack:
+        results["stack"] = {"start_s": round(time.perf_counter() - t0, 1), "dynamodb": stack.info["dynamodb_backend"],
+                            "pid_rss_empty_mb": round(stack.rss_bytes() / 2**20, 1), "nofile": stack.info["nofile"]}
+        empty_rss = stack.rss_bytes()
+        if "cold" in sections:
+            functions = sorted(json.loads((REPO / "manifest.json").read_text())["functions"])
+            log(f"cold start: {len(functions)} functions x {plan.cold_runs} runs")
+            results["cold"] = await asyncio.to_thread(cold.measure, functions, stack.info["handler_env"],
+                                                      stack.info["stage"], plan.cold_runs)
+        if "offline" in sections:
+            from bench import serverless_offline
+
+            log("serverless-offline side by side (npm install on first use)")
+            results["offline"] = await serverless_offline.compare(
+                stack.ws_url, stack.info["handler_env"], mint_token("offline-user", DEV_JWT_SECRET),
+                plan.offline_round_trips)
+        if not sections & {"emulator", "fanout"}:
+            return
+        fleet = Fleet(stack.ws_url)
+        em: dict[str, Any] = {}
+        if "emulator" in sections:
+            log("echo round trips, 10 clients")
+            em["echo"] = {
+                "$default": await stack_sections.echo(fleet, clients=10, latency_msgs=plan.echo_latency_msgs,
+                                                      throughput_msgs=plan.echo_msgs, window=plan.window,
+                                                      frame={"action": "benchEcho"}, reply_type="error"),
+                "ping": await stack_sections.echo(fleet, clients=10, latency_msgs=plan.ping_msgs // 3,
+                                                  throughput_msgs=plan.ping_msgs, window=plan.window,
+                                                  frame={"action": "ping"}, reply_type="pong"),
+            }
+            em["broadcast"] = []
+            results["emulator"] = em
+        layout = room_layout(plan.sizes)
+        stages = [n + 1 for n in plan.sizes]  # 1k/5k/10k recipients + the sender connected
+        connect_s = 0.0
+        rss_after_connect: list[dict[str, Any]] = []
+        for stage_end, repeats in zip(stages, plan.broadcast_repeats, strict=True):
+            log(f"connecting clients up to {stage_end}")
+            c0 = time.perf_counter()
+            await fleet.grow(layout[len(fleet.clients):stage_end], concurrency=args.connect_concurrency)
+            connect_s += time.perf_counter() - c0
+            rss_after_connect.append({"connections": len(fleet.clients), "stack_rss_mb": round(stack.rss_bytes() / 2**20, 1)})
+            if "emulator" in sections:
+                log(f"broadcast latency with {stage_end} connected x {repeats}")
+                em["broadcast"].append(await stack_sections.broadcast_latency(stack, fleet, repeats))
+        if "emulator" in sections:
+            em["rss"] = {"connections": len(fleet.clients), "stack_rss_mb": rss_after_connect[-1]["stack_rss_mb"],
+                         "after_broadcasts_rss_mb": round(stack.rss_bytes() / 2**20, 1),
+                         "empty_stack_rss_mb": round(empty_rss / 2**20, 1),
+                         "dynamodb_local_rss_mb": round(stack.rss_bytes(children=True) / 2**20, 1),
+                         "bench_rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+                         "connect_rate_per_s": round(len(fleet.clients) / connect_s, 1),
+                         "connect_failures_retried": fleet.connect_failures,
+                         "connect_failure_reasons": dict(fleet.failure_reasons),
+                         "after_each_connect_stage": rss_after_connect}
+        if "fanout" in sections:
+            results["fanout"] = await fanout_section(stack, fleet, plan)
+        log("stopping the stack")
+
+
+async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan) -> dict[str, Any]:
+    await stack.set_faults(post_latency_ms=POST_LATENCY_MS)
+    out: dict[str, Any] = {"post_latency_ms": POST_LATENCY_MS, "registry_rows": len(fleet.clients),
+                           "seed_timeout_s": stack_sections.LAMBDA_TIMEOUT_S, "runs": []}
+    for n, room in zip(plan.sizes, ("benchA", "benchB", None), strict=True):
+        members = [c for c in fleet.clients if room is None or c.room == room]
+        sender, audience = members[0], members[1:]
+        assert len(audience) == n, (len(audience), n)
+        log(f"fan-out N={n}: ours")
+        ours = await stack_sections.ours(stack, fleet, sender, audience, room, timeout=300)
+        log(f"fan-out N={n}: seed design (simulated {stack_sections.LAMBDA_TIMEOUT_S:.0f} s Lambda timeout)")
+        seed = await stack_sections.seed(stack, fleet, sender, audience, room)
+        needed = seed["all_received_s"] if not seed["timed_out"] and seed["all_received_s"] else seed["projected_full_s"]
+        speed = round(needed / ours["all_received_s"], 1) if ours["all_received_s"] else None
+        out["runs"].append({"n": n, "room": room, "ours": ours, "seed": seed, "speedup": speed})
+    # Hand-off: the broadcast function starts with little time left (injected latency before the
+    # handler counts against its 29 s timeout), so it must hand the rest to `fanout`.
+    margin = int(stack.info["handler_env"].get("FANOUT_TIME_MARGIN_MS", "3000"))
+    latency = 29_000 - margin - plan.handoff_budget_ms
+    await stack.set_faults(lambda_latency_ms=latency, lambda_functions=["broadcast"])
+    sender, audience = fleet.clients[0], fleet.clients[1:]
+    log(f"fan-out hand-off N={len(audience)}: {latency} ms injected before the broadcast handler")
+    try:
+        h = await stack_sections.ours(stack, fleet, sender, audience, None, timeout=300)
+    finally:
+        await stack.set_faults(lambda_latency_ms=0, lambda_functions=[], post_latency_ms=0)
+    h["injected_latency_ms"] = latency
+    out["handoff"] = h
+    return out
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=sys.modules["bench"].__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small N (100/250/500), fewer repeats")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder (default build/bench, or build/bench/quick with --quick)")
+    parser.add_argument("--concurrency", type=int, default=64, help="the stack's handler threads (default 64)")
+    parser.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in flight (default 64)")
+    args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    plan = PLANS["quick" if args.quick else "full"]
+    if args.out is None:
+        args.out = REPO / "build" / "bench" / ("quick" if args.quick else "")
+    raise_nofile()
+    started = time.perf_counter()
+    results: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                               "mode": "quick" if args.quick else "full", "sections": args.sections,
+                               "plan": plan.__dict__, "machine": machine()}
+    if "cold" in args.sections:
+        log("building the zips (tools/build.py)")
+        results["packages"] = cold.package_sizes()
+    asyncio.run(stack_run(args, plan, results))
+    results["machine"]["load_avg_end"] = os.getloadavg()
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    results["goals"] = report.evaluate(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    report.plot(results, args.out / "bench.png")
+    print(report.render(results))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'bench.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
