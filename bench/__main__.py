@@ -77,7 +77,7 @@ def room_layout(sizes: tuple[int, int, int]) -> list[str | None]:
 async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any]) -> None:
     sections = set(args.sections)
     t0 = time.perf_counter()
-    with StackProcess(concurrency=args.concurrency) as stack:
+    with StackProcess(concurrency=args.concurrency, function_workers=args.function_workers) as stack:
         results["stack"] = {"start_s": round(time.perf_counter() - t0, 1), "dynamodb": stack.info["dynamodb_backend"],
                             "pid_rss_empty_mb": round(stack.rss_bytes() / 2**20, 1), "nofile": stack.info["nofile"]}
         empty_rss = stack.rss_bytes()
@@ -127,6 +127,8 @@ async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any
                          "after_broadcasts_rss_mb": round(stack.rss_bytes() / 2**20, 1),
                          "empty_stack_rss_mb": round(empty_rss / 2**20, 1),
                          "dynamodb_local_rss_mb": round(stack.rss_bytes(children=True) / 2**20, 1),
+                         "function_workers_rss_mb": round(stack.worker_rss_bytes() / 2**20, 1),
+                         "function_workers": args.function_workers,
                          "bench_rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
                          "connect_rate_per_s": round(len(fleet.clients) / connect_s, 1),
                          "connect_failures_retried": fleet.connect_failures,
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default build/bench, or build/bench/quick with --quick)")
     parser.add_argument("--concurrency", type=int, default=64, help="the stack's handler threads (default 64)")
+    parser.add_argument("--function-workers", type=int, default=2,
+                        help="function worker processes of the stack: one per core (default 2; 0: in-process)")
     parser.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in flight (default 64)")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]

@@ -44,12 +44,12 @@ def raise_nofile() -> int:
     return soft
 
 
-def bench_config(dynamodb: str, concurrency: int, extra_env: dict[str, str]) -> StackConfig:
+def bench_config(dynamodb: str, concurrency: int, extra_env: dict[str, str], function_workers: int = 1) -> StackConfig:
     quotas = Quotas(throttling_rate_limit=LIFTED, throttling_burst_limit=int(LIFTED),
                     new_connections_per_second=LIFTED, idle_timeout_s=1800.0)
     return StackConfig(port=0, dynamodb=dynamodb, dynamodb_fault_proxy=False, quotas=quotas,
                        log_invocations=False, handler_log_level="WARNING", concurrency=concurrency,
-                       extra_env={**BENCH_ENV, **extra_env})
+                       function_workers=function_workers, extra_env={**BENCH_ENV, **extra_env})
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -71,14 +71,15 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         endpoint = await loop.run_in_executor(None, proxy.start)
         extra = dict(kv.split("=", 1) for kv in args.env)
-        async with LocalStack(bench_config(endpoint, args.concurrency, extra)) as stack:
+        async with LocalStack(bench_config(endpoint, args.concurrency, extra, args.function_workers)) as stack:
             info = {"pid": os.getpid(), "ws_url": stack.ws_url, "base_url": stack.base_url,
                     "management_url": stack.management_url, "stage": stack.stage,
                     "dynamodb_endpoint": endpoint, "dynamodb_backend": db.backend,
                     "stats_url": endpoint + STATS_PATH, "tables": {
                         k: v for k, v in stack.handler_env.items() if k.endswith("_TABLE")},
                     "region": stack.config.region, "nofile": raise_nofile(),
-                    "handler_env": stack.handler_env}
+                    "handler_env": stack.handler_env,
+                    "worker_pids": stack._runtime.worker_pids() if stack._runtime else []}
             print(json.dumps(info), flush=True)
             await stop.wait()
     finally:
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dynamodb", default="auto", help="auto | local | moto")
     parser.add_argument("--concurrency", type=int, default=64, help="handler threads (Lambda concurrency)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra handler env")
+    parser.add_argument("--function-workers", type=int, default=1,
+                        help="function worker processes, as `make run` (0: handlers in the gateway's threads)")
     args = parser.parse_args(argv)
     raise_nofile()
     return asyncio.run(serve(args))

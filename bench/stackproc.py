@@ -21,6 +21,7 @@ START_TIMEOUT_S = 180.0
 @dataclass
 class StackProcess:
     concurrency: int = 64
+    function_workers: int = 1  # as `make run`: the functions in their own process(es)
     dynamodb: str = "auto"  # auto (DynamoDB Local) | local | moto
     env: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
@@ -28,7 +29,7 @@ class StackProcess:
 
     def start(self) -> StackProcess:
         cmd = [sys.executable, "-m", "bench.stack_server", "--concurrency", str(self.concurrency),
-               "--dynamodb", self.dynamodb]
+               "--function-workers", str(self.function_workers), "--dynamodb", self.dynamodb]
         for key, value in self.env.items():
             cmd += ["--env", f"{key}={value}"]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # noqa: S603
@@ -53,17 +54,29 @@ class StackProcess:
     def base_url(self) -> str:
         return str(self.info["base_url"])
 
+    def _workers(self) -> list[psutil.Process]:
+        return [psutil.Process(pid) for pid in self.info.get("worker_pids", [])]
+
     def rss_bytes(self, children: bool = False) -> int:
+        """The emulator's RSS: the gateway process plus its function workers; ``children=True``: the
+        other child processes instead (DynamoDB Local's JVM)."""
         assert self.proc is not None
         p = psutil.Process(self.proc.pid)
+        workers = {w.pid for w in self._workers()}
         if children:
-            return sum(c.memory_info().rss for c in p.children(recursive=True))
-        return int(p.memory_info().rss)
+            return sum(c.memory_info().rss for c in p.children(recursive=True) if c.pid not in workers)
+        return int(p.memory_info().rss) + sum(w.memory_info().rss for w in self._workers())
+
+    def worker_rss_bytes(self) -> int:
+        return sum(w.memory_info().rss for w in self._workers())
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
-        t = psutil.Process(self.proc.pid).cpu_times()
-        return float(t.user + t.system)
+        total = 0.0
+        for proc in [psutil.Process(self.proc.pid), *self._workers()]:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        return total
 
     async def set_faults(self, **changes: Any) -> dict[str, Any]:
         async with aiohttp.ClientSession() as s, s.post(f"{self.base_url}/_local/faults", json=changes) as r:

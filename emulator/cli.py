@@ -23,7 +23,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="auto (DynamoDB Local if java exists, else moto), local, moto, or an endpoint URL")
     g.add_argument("--table-prefix", default=None, help="table name prefix (default <service>-<stage>-)")
     g.add_argument("--jwt-secret", default=DEV_JWT_SECRET, help="HS256 secret of the authorizer (local dev secret)")
-    g.add_argument("--concurrency", type=int, default=64, help="handler threads (default 64)")
+    g.add_argument("--concurrency", type=int, default=64, help="handler threads per process (default 64)")
+    g.add_argument("--function-workers", type=int, default=1, metavar="N",
+                   help="run the functions in N worker processes, apart from the gateway as on AWS "
+                        "(default 1; 0 runs them in the gateway's own threads)")
     g.add_argument("--handler-log-level", default="INFO", help="LOG_LEVEL given to the functions")
     g.add_argument("--no-dynamodb-proxy", action="store_true",
                    help="give handlers DynamoDB directly (disables DynamoDB throttling injection)")
@@ -88,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         handler_log_level=args.handler_log_level, dynamodb=args.dynamodb, table_prefix=args.table_prefix,
         quotas=quotas, faults=faults, dynamodb_fault_proxy=not args.no_dynamodb_proxy,
         concurrency=args.concurrency, log_invocations=not args.quiet, log_format=args.log_format,
+        function_workers=args.function_workers,
     )
 
 

@@ -55,7 +55,8 @@ class StackConfig:
     quotas: Quotas = field(default_factory=Quotas)
     faults: Faults = field(default_factory=Faults)
     dynamodb_fault_proxy: bool = True  # route handlers' DynamoDB calls through the throttling proxy
-    concurrency: int = 64  # handler threads (Lambda concurrency of the whole stack)
+    concurrency: int = 64  # handler threads (Lambda concurrency of the whole stack, per worker process)
+    function_workers: int = 0  # 0: handlers in this process's threads; N: in N worker processes
     # Asynchronous (Event) invocations that fail are retried like Lambda does (2 retries; AWS waits
     # about 1 and 2 minutes, locally these delays in seconds), then dropped with a log line.
     async_retry_delays_s: tuple[float, ...] = (1.0, 2.0)

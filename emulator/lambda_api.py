@@ -60,7 +60,7 @@ class LambdaApi:
             return web.Response(status=200, body=json.dumps(inv.result).encode(), headers=headers,
                                 content_type="application/json")
         headers["X-Amz-Function-Error"] = "Unhandled"
-        payload = {"errorMessage": inv.error or "", "errorType": inv.extra.get("errorType", "Sandbox.Timedout"
+        payload = {"errorMessage": inv.extra.get("errorMessage", inv.error or ""), "errorType": inv.extra.get("errorType", "Sandbox.Timedout"
                                                                                 if inv.outcome == "timeout" else
                                                                                 "Runtime.Error")}
         if "stackTrace" in inv.extra:

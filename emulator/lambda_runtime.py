@@ -2,9 +2,11 @@
 
 Each ``functions/<name>/handler.py`` is imported once by file path under a unique module name
 (they are all called handler.py), with shared/ on sys.path as the layer is on AWS (/opt/python).
-Handlers run in a thread pool (never on the event loop); the caller's timeout is enforced from the
-gateway's side. A timed-out thread cannot be killed in Python: it finishes in the background and
-its result is dropped, as Lambda drops the result of a timed-out invocation.
+Handlers run in a thread pool (never on the event loop), or with ``function_workers=N`` in N worker
+processes (emulator/function_worker.py) so that they do not share the gateway's GIL. The caller's
+timeout is enforced from the gateway's side. A timed-out thread cannot be killed in Python: it
+finishes in the background and its result is dropped, as Lambda drops the result of a timed-out
+invocation.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from emulator.faults import FaultInjector
+from emulator.function_worker import HandlerError, WorkerPool, WorkerSpec
 from emulator.manifest import Function, Manifest
 
 log = logging.getLogger("emulator")
@@ -74,8 +77,13 @@ class Invocation:
 
 class LambdaRuntime:
     def __init__(self, manifest: Manifest, functions_dir: Path, shared_dir: Path, *, region: str,
-                 account_id: str, concurrency: int, faults: FaultInjector) -> None:
+                 account_id: str, concurrency: int, faults: FaultInjector, function_workers: int = 0,
+                 manifest_path: Path | None = None) -> None:
         self.manifest = manifest
+        self.function_workers = function_workers
+        self._worker_spec = WorkerSpec(manifest_path or functions_dir.parent / "manifest.json", functions_dir,
+                                       shared_dir, region, account_id, concurrency)
+        self._pool: WorkerPool | None = None
         self.functions_dir = functions_dir
         self.shared_dir = shared_dir
         self.region = region
@@ -92,6 +100,13 @@ class LambdaRuntime:
         return self.functions_dir / fn.name / (module_file.replace(".", "/") + ".py")
 
     def load_all(self) -> None:
+        if self.function_workers:
+            self._pool = WorkerPool(self.function_workers, self._worker_spec)
+            self._handlers = {name: _in_worker for name in self._pool.loaded}
+            self._load_errors = dict(self._pool.errors)
+            for name, error in self._load_errors.items():
+                log.error("function %s failed to load: %s", name, error)
+            return
         shared = str(self.shared_dir)
         if shared not in sys.path:
             sys.path.insert(0, shared)
@@ -116,6 +131,21 @@ class LambdaRuntime:
         if not callable(handler):
             raise ImportError(f"{path} has no callable {attribute!r}")
         return handler
+
+    def loaded_names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def load_errors(self) -> dict[str, str]:
+        return dict(self._load_errors)
+
+    def worker_pids(self) -> list[int]:
+        return self._pool.pids() if self._pool is not None else []
+
+    def call(self, name: str, event: dict[str, Any], request_id: str, deadline: float) -> Any:
+        """Runs one handler synchronously with a Lambda context (a thread of this process or a worker)."""
+        fn = self.manifest.functions[name]
+        context = LambdaContext(fn, self.function_arn(name), request_id, deadline, self._log_stream)
+        return self._handlers[name](event, context)
 
     def loaded_files(self) -> dict[str, Path]:
         return {name: self.handler_path(self.manifest.functions[name]) for name in self._handlers}
@@ -143,17 +173,19 @@ class LambdaRuntime:
             await asyncio.sleep(min(latency, timeout))
             if latency >= timeout:
                 return self._timed_out(inv, timeout, started)
-        handler = self._handlers.get(name)
-        if handler is None:
+        if name not in self._handlers:
             inv.outcome, inv.error = "error", f"Runtime.ImportModuleError: {self._load_errors.get(name)}"
         elif self.faults.lambda_error(name):
             inv.outcome, inv.error = "error", "InjectedFault: lambda_error_rate"
             inv.extra["errorType"], inv.extra["errorMessage"] = "InjectedFault", "lambda_error_rate"
         else:
             loop = asyncio.get_running_loop()
-            context = LambdaContext(fn, self.function_arn(name), inv.request_id, started + fn.timeout,
-                                    self._log_stream)
-            future = loop.run_in_executor(self._executor, handler, event, context)
+            if self._pool is not None:
+                future = self._pool.submit(loop, name, event, inv.request_id,
+                                           fn.timeout - (time.monotonic() - started))
+            else:
+                future = loop.run_in_executor(self._executor, self.call, name, event, inv.request_id,
+                                              started + fn.timeout)
             expired: list[bool] = []
             timer = loop.call_at(loop.time() + timeout - (time.monotonic() - started), _expire, future, expired)
             try:
@@ -164,11 +196,13 @@ class LambdaRuntime:
                     raise  # the caller was cancelled (shutdown), not a timeout
                 return self._timed_out(inv, timeout, started)
             except Exception as exc:  # noqa: BLE001 - a crashing handler is an invocation error, not ours
+                remote = isinstance(exc, HandlerError)
+                error_type = exc.error_type if remote else type(exc).__name__
                 inv.outcome = "error"
-                inv.error = f"{type(exc).__name__}: {exc}"
-                inv.extra["errorType"] = type(exc).__name__
+                inv.error = f"{error_type}: {exc}"
+                inv.extra["errorType"] = error_type
                 inv.extra["errorMessage"] = str(exc)
-                inv.extra["stackTrace"] = traceback.format_exception(exc)[-6:]
+                inv.extra["stackTrace"] = exc.stack if remote else traceback.format_exception(exc)[-6:]
             finally:
                 timer.cancel()
         inv.duration_ms = (time.monotonic() - started) * 1000.0
@@ -183,6 +217,13 @@ class LambdaRuntime:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+def _in_worker(event: dict[str, Any], context: Any) -> Any:
+    raise RuntimeError("runs in a function worker process, not here")
 
 
 # Ids are not secrets: a seeded PRNG avoids one getrandom() syscall per id on the message hot path.

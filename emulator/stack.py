@@ -176,7 +176,8 @@ class LocalStack:
         # 4. Functions, gateway and APIs.
         self._runtime = LambdaRuntime(manifest, cfg.functions_dir, cfg.shared_dir,  # type: ignore[arg-type]
                                       region=cfg.region, account_id=cfg.account_id, concurrency=cfg.concurrency,
-                                      faults=self.injector)
+                                      faults=self.injector, function_workers=cfg.function_workers,
+                                      manifest_path=cfg.manifest_path)
         await loop.run_in_executor(None, self._runtime.load_all)
         self.gateway = Gateway(manifest=manifest, runtime=self._runtime, quotas=quotas, stage=self.stage,
                                region=cfg.region, account_id=cfg.account_id, api_id=cfg.api_id,
@@ -221,6 +222,13 @@ class LocalStack:
             with _active_lock:
                 if _active is self:
                     _active = None
+
+    def _handler_placement(self) -> str:
+        workers = self.config.function_workers
+        threads = f"{self.config.concurrency} threads"
+        if not workers:
+            return f"{threads} of this process"
+        return f"{workers} worker process{'es' if workers > 1 else ''} x {threads}"
 
     # --- environment -----------------------------------------------------------------------------
     def _apply_env(self, env: dict[str, str]) -> None:
@@ -306,7 +314,7 @@ class LocalStack:
             "  Test token:              python -m emulator token --user u_1"
             f"   (or GET {self.base_url}/_local/token?user=u_1)",
             f"  DynamoDB:                {self.dynamodb_backend} at {self.dynamodb_endpoint}",
-            f"  Event loop:              {loops.name()}; handlers in {self.config.concurrency} threads",
+            f"  Event loop:              {loops.name()}; handlers in {self._handler_placement()}",
             f"  Stage {self.stage!r}: throttle {q.throttling_rate_limit:g} rps / burst {q.throttling_burst_limit}, "
             f"idle {q.idle_timeout_s:g} s, max {q.max_connection_s:g} s, message {q.max_message_bytes} B",
             "  Ctrl-C stops everything.",

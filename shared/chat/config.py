@@ -28,6 +28,7 @@ OPTIONAL = {
     "FANOUT_PAGE_SIZE": "registry items per Query page during fan-out",
     "FANOUT_TIME_MARGIN_MS": "hand the rest of a fan-out to FANOUT_FUNCTION_NAME when less time remains",
     "FANOUT_FUNCTION_NAME": "function that continues an unfinished fan-out",
+    "FANOUT_SCATTER": "1: hand every Query page after the first to a parallel continuation (0: one invocation)",
     "BROADCAST_SHARDS": "write shards of the byShard index (broadcast-to-all without Scan)",
     "RATE_LIMIT_PER_MINUTE": "messages one connection may send per minute (0 disables)",
     "JWT_SECRET": "HS256 secret (local use); on AWS prefer JWT_SECRET_PARAMETER",
@@ -54,6 +55,7 @@ class Settings:
     fanout_page_size: int = 500
     fanout_time_margin_ms: int = 3000
     fanout_function_name: str | None = None
+    fanout_scatter: bool = True
     broadcast_shards: int = 16
     rate_limit_per_minute: int = 120
     jwt_secret: str | None = None
@@ -85,6 +87,7 @@ class Settings:
             fanout_page_size=_int(env, "FANOUT_PAGE_SIZE", cls.fanout_page_size, 1, 10_000),
             fanout_time_margin_ms=_int(env, "FANOUT_TIME_MARGIN_MS", cls.fanout_time_margin_ms, 0),
             fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
+            fanout_scatter=bool(_int(env, "FANOUT_SCATTER", 1, 0, 1)),
             broadcast_shards=_int(env, "BROADCAST_SHARDS", cls.broadcast_shards, 1, 1000),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, 0),
             jwt_secret=env.get("JWT_SECRET") or None,

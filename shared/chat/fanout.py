@@ -10,6 +10,11 @@
   under FANOUT_TIME_MARGIN_MS the untried remainder (pending ids + the Query cursor + the
   segments left) is handed to FANOUT_FUNCTION_NAME with an asynchronous Invoke, which continues
   the same way. Nobody is posted twice by a hand-off: only ids never attempted are handed on.
+- Scatter (FANOUT_SCATTER=1, the default, used by sendMessage/broadcast): when the audience spans
+  several Query pages, the invoking function keeps the first page and hands every further page,
+  as soon as it is read, to its own asynchronous continuation: a 10-page audience is delivered by
+  10 invocations in parallel instead of one after the other. Pages are disjoint, so nobody gets
+  the frame twice; each continuation checkpoints like any other.
 - The continuation worker checkpoints after every chunk (chat.checkpoints), so when Lambda retries
   a crashed asynchronous invocation it resumes after the last finished chunk: nobody is lost, and
   only the posts of the one chunk in flight at the crash can be repeated (same messageId, which
@@ -106,6 +111,7 @@ class DeliveryReport:
     failed: int = 0
     items_read: int = 0
     continued: bool = False
+    scattered: int = 0  # pages handed to parallel continuations
 
     def add(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -148,10 +154,11 @@ def post_with_retry(connections: Connections, connection_id: str, data: bytes, p
 def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = None, *,
         connections: Connections | None = None, policy: RetryPolicy | None = None,
         hand_off: Callable[[FanoutJob, Settings], None] | None = None,
-        progress: Callable[[FanoutJob], None] | None = None) -> DeliveryReport:
+        progress: Callable[[FanoutJob], None] | None = None, scatter: bool = False) -> DeliveryReport:
     """Delivers ``job.frame`` to every live connection of the job's segments (see module doc).
 
-    ``progress`` is called after every finished chunk with the work still to do.
+    ``progress`` is called after every finished chunk with the work still to do. With ``scatter``
+    every Query page after the first goes to a parallel continuation as soon as it is read.
     """
     connections = connections or Connections(job.endpoint, settings.require_region(),
                                              max_pool=settings.fanout_concurrency)
@@ -170,6 +177,27 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
     def deliver(pool: ThreadPoolExecutor, ids: list[str]) -> None:
         for outcome in pool.map(lambda cid: post_with_retry(connections, cid, data, policy), ids):
             report.add(outcome)
+
+    if scatter:
+        size, spill = settings.fanout_page_size, []
+        while segments and not out_of_time():
+            page = segments[0].page(cursor, size)
+            report.items_read += page.items_read
+            cursor = page.cursor
+            if cursor is None:
+                segments.pop(0)
+            ids = [cid for cid in page.connection_ids if cid not in exclude]
+            room = max(0, size - len(pending))
+            pending += ids[:room]  # up to one page is delivered here
+            spill += ids[room:]
+            while len(spill) >= size:  # every further full page goes to a parallel continuation
+                part, spill = spill[:size], spill[size:]
+                hand_off(FanoutJob(frame=job.frame, segments=[], endpoint=job.endpoint, exclude=job.exclude,
+                                   pending=part, hops=job.hops + 1, job_id=uuid.uuid4().hex), settings)
+                report.continued = True
+                report.scattered += 1
+        pending += spill  # less than a page left over: not worth an invocation
+        # out of time while reading: the loop below hands the rest on before delivering anything
 
     with ThreadPoolExecutor(max_workers=settings.fanout_concurrency, thread_name_prefix="fanout") as pool:
         while True:

@@ -19,11 +19,12 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateErr
 from pynamodb.transactions import TransactWrite
 
 from chat import fanout, registry
+from chat.config import Settings
 from chat.errors import NotFound, Throttled
 from chat.events import Caller
 from chat.fanout import DeliveryReport, FanoutJob, RemainingMs, Segment
 from chat.ids import new_ulid
-from chat.logs import get_logger
+from chat.logs import get_logger, log_event
 from chat.management import endpoint_for
 from chat.models import Message, MessageDedup, ensure_bound, transaction_connection
 from chat.protocol import Broadcast, SendMessage, ack_frame
@@ -146,7 +147,7 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
                     endpoint=endpoint_for(settings, caller.api_id, caller.stage))
     if client_message_id is None:
         message.save()
-        return Outcome(message.messageId, duplicate=False, delivery=fanout.run(job, settings, remaining_ms))
+        return Outcome(message.messageId, duplicate=False, delivery=_fan_out(job, settings, remaining_ms))
     dedup = MessageDedup(f"dedup#{sender}", client_message_id,
                          originalConversationId=message.conversationId,
                          originalMessageId=message.messageId,
@@ -197,11 +198,19 @@ def _claim_redelivery(existing: MessageDedup, at_ms: int) -> bool:
 def _deliver_once(dedup: MessageDedup, job: FanoutJob, remaining_ms: RemainingMs | None) -> DeliveryReport:
     settings = ensure_bound()
     try:
-        report = fanout.run(job, settings, remaining_ms)
+        report = _fan_out(job, settings, remaining_ms)
     except Exception:
         _set_status(dedup, "failed")
         raise
     _set_status(dedup, "delivered")  # a hand-off counts: the continuation owns the rest
+    return report
+
+
+def _fan_out(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None) -> DeliveryReport:
+    scatter = settings.fanout_scatter and settings.fanout_function_name is not None
+    report = fanout.run(job, settings, remaining_ms, scatter=scatter)
+    if report.scattered:
+        log_event(log, 20, "fan-out scattered", pages_handed_off=report.scattered, delivered_here=report.delivered)
     return report
 
 

@@ -146,3 +146,39 @@ def test_a_retry_after_the_first_delivery_was_abandoned_delivers_the_stored_mess
     assert management.frames_to("b=")[0]["messageId"] == first["messageId"]
     assert MessageDedup.get("dedup#alice", "c-1").status == "delivered"
     assert send("a=", "alice", body).get("delivery") is None  # and only once
+
+
+def test_a_multi_page_room_is_scattered_over_parallel_continuations_and_everyone_gets_it_once(
+        aws, management, handed_off, env):
+    from .conftest import handler
+
+    # GIVEN a room of 23 (22 recipients) read in pages of 5
+    env.setenv("FANOUT_PAGE_SIZE", "5")
+    for i in range(23):
+        connect(f"c{i:02}=", f"u_{i}", room="big")
+    # WHEN c00 sends to the room
+    ack = send("c00=", "u_0", {"action": "sendMessage", "roomId": "big", "text": "all hands"})
+    # THEN this invocation delivered at most a page and a bit; each full page went to its own continuation
+    assert ack["delivery"]["continued"] is True and len(handed_off) == 3
+    assert all(len(job.pending) == 5 and not job.segments for job in handed_off)
+    assert len({job.job_id for job in handed_off}) == 3
+    for job in handed_off:  # the continuations run (in parallel on AWS)
+        handler("fanout")(json.loads(json.dumps(job.to_event())), FakeContext("fanout", 300_000))
+    recipients = management.recipients()
+    assert sorted(recipients) == sorted(f"c{i:02}=" for i in range(1, 23)) and len(recipients) == 22
+
+
+def test_a_small_broadcast_over_many_shards_is_not_scattered(aws, management, handed_off):
+    for i in range(9):
+        connect(f"c{i}=", f"u_{i}")
+    ack = send("c0=", "u_0", {"action": "broadcast", "text": "few"})
+    assert handed_off == [] and ack["delivery"] == {"delivered": 8, "gone": 0, "failed": 0, "continued": False}
+
+
+def test_scatter_can_be_switched_off(aws, management, handed_off, env):
+    env.setenv("FANOUT_PAGE_SIZE", "5")
+    env.setenv("FANOUT_SCATTER", "0")
+    for i in range(13):
+        connect(f"c{i:02}=", f"u_{i}", room="big")
+    ack = send("c00=", "u_0", {"action": "sendMessage", "roomId": "big", "text": "one invocation"})
+    assert handed_off == [] and ack["delivery"]["delivered"] == 12

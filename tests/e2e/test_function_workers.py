@@ -1,0 +1,84 @@
+"""Functions in a worker process (as `make run` starts them): same behaviour as in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import websockets
+
+from emulator.config import Quotas
+from tests.e2e.conftest import ThreadedLocalStack, make_stack, open_client, recv_json, recv_until
+
+pytestmark = pytest.mark.e2e
+WAIT_S = 30.0  # a fresh worker thread creates its botocore clients (~1 s of CPU each) on first use
+
+
+@pytest.fixture(scope="module")
+def worker_stack(dynamodb_endpoint: str) -> Iterator[ThreadedLocalStack]:
+    s = make_stack(dynamodb_endpoint, function_workers=1,
+                   quotas=Quotas(throttling_rate_limit=10_000, throttling_burst_limit=10_000,
+                                 integration_timeout_s=2.0))
+    yield s
+    s.stop()
+
+
+def is_type(kind: str):
+    return lambda frame: frame.get("type") == kind
+
+
+def test_the_functions_run_in_another_process(worker_stack):
+    pids = worker_stack.stack._runtime.worker_pids()
+    assert len(pids) == 1 and pids[0] != os.getpid()
+
+
+async def test_room_chat_and_history_work_with_functions_in_a_worker_process(worker_stack):
+    alice, _ = await open_client(worker_stack, "u_wp_alice")
+    bob, _ = await open_client(worker_stack, "u_wp_bob")
+    async with alice, bob:
+        for ws in (alice, bob):
+            await ws.send(json.dumps({"action": "joinRoom", "roomId": "wp-room"}))
+            await recv_until(ws, is_type("joined"), WAIT_S)
+        await alice.send(json.dumps({"action": "sendMessage", "roomId": "wp-room", "text": "from a worker"}))
+        ack = await recv_until(alice, is_type("ack"), WAIT_S)
+        message = await recv_until(bob, is_type("message"), WAIT_S)
+        await bob.send(json.dumps({"action": "getHistory", "roomId": "wp-room"}))
+        history = await recv_until(bob, is_type("history"), WAIT_S)
+    assert ack["delivery"]["delivered"] == 1 and message["messageId"] == ack["messageId"]
+    assert [m["text"] for m in history["messages"]] == ["from a worker"]
+
+
+async def test_a_handler_timeout_in_the_worker_gives_the_gateway_error_frame_and_the_socket_stays(worker_stack):
+    worker_stack.set_faults(lambda_latency_ms=5_000, lambda_functions=("ping",))
+    try:
+        ws, connection_id = await open_client(worker_stack, "u_wp_slow")
+        async with ws:
+            await ws.send(json.dumps({"action": "ping"}))
+            frame = await recv_json(ws, timeout=15)
+            assert (frame["message"], frame["connectionId"]) == ("Internal server error", connection_id)
+            worker_stack.set_faults(lambda_latency_ms=0, lambda_functions=())
+            await ws.send(json.dumps({"action": "ping"}))
+            assert (await recv_until(ws, is_type("pong"), WAIT_S))["type"] == "pong"
+    finally:
+        worker_stack.set_faults(lambda_latency_ms=0, lambda_functions=())
+
+
+async def test_a_bad_token_is_still_refused_by_the_authorizer_in_the_worker(worker_stack):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as err:
+        await websockets.connect(f"{worker_stack.ws_url}?token=forged")
+    assert err.value.response.status_code == 403
+
+
+async def test_an_exception_raised_in_the_worker_reaches_the_caller_with_its_type_and_message(worker_stack):
+    client = boto3.client("lambda", endpoint_url=worker_stack.lambda_url, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    response = await asyncio.to_thread(client.invoke, FunctionName="authorizer",
+                                       Payload=json.dumps({"type": "REQUEST", "methodArn": "arn:x"}).encode())
+    payload = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled"
+    assert (payload["errorType"], payload["errorMessage"]) == ("Exception", "Unauthorized")
+    assert any("authorizer" in line for line in payload["stackTrace"])
