@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default build/bench, or build/bench/quick with --quick)")
-    parser.add_argument("--concurrency", type=int, default=64, help="the stack's handler threads (default 64)")
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="handler threads per function worker (default 32: 64 in all with 2 workers)")
     parser.add_argument("--function-workers", type=int, default=2,
                         help="function worker processes of the stack: one per core (default 2; 0: in-process)")
     parser.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in flight (default 64)")

@@ -48,6 +48,7 @@ class WorkerSpec:
 
 
 def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker process
+    logging.raiseExceptions = False  # a closed stdout at shutdown must not print tracebacks per log line
     from emulator.faults import FaultInjector, Faults
     from emulator.lambda_runtime import LambdaRuntime
     from emulator.manifest import Manifest
