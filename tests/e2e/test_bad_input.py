@@ -24,27 +24,19 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
 from chat.protocol import ACTIONS, ERROR_CODES, SENDER_FIELDS
-from tests.e2e.conftest import make_stack, open_client, recv_until, ws_url
-from tests.e2e.reliability_helpers import (
+from tests.e2e.conftest import open_client, recv_until, ws_url
+from tests.e2e.reliability_helpers import (  # noqa: F401 - stack_without_rate_limit is this module's `stack`
     assert_still_works,
     first_message,
     memberships_of,
     reply_to,
     rows_of,
+    stack_without_rate_limit,
     stored_by,
     uid,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(dynamodb_endpoint):
-    # The per-connection rate limit is exercised in test_reliability_security.py; off here so that
-    # many frames from one connection are judged on their content only.
-    s = make_stack(dynamodb_endpoint, extra_env={"RATE_LIMIT_PER_MINUTE": "100000"})
-    yield s
-    s.stop()
 
 
 def assert_error_frame(frame: dict[str, Any], code: str, action: str | None = None) -> None:

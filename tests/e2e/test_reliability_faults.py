@@ -18,27 +18,21 @@ import boto3
 import pytest
 
 from emulator import Faults
-from tests.e2e.conftest import make_stack, open_client
-from tests.e2e.reliability_helpers import (
+from tests.e2e.conftest import open_client
+from tests.e2e.reliability_helpers import (  # noqa: F401 - stack_without_rate_limit is this module's `stack`
     assert_still_works,
     close_all,
     first_message,
     reply_to,
     room_of,
     rows_of,
+    stack_without_rate_limit,
     stored_by,
     table,
     uid,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(dynamodb_endpoint):
-    s = make_stack(dynamodb_endpoint, extra_env={"RATE_LIMIT_PER_MINUTE": "100000"})
-    yield s
-    s.stop()
 
 
 @pytest.fixture(autouse=True)
