@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 import traceback
@@ -49,6 +50,8 @@ class WorkerSpec:
 
 def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker process
     logging.raiseExceptions = False  # a closed stdout at shutdown must not print tracebacks per log line
+    # Ctrl-C reaches the whole process group: the gateway stops this worker (None, then terminate).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from emulator.faults import FaultInjector, Faults
     from emulator.lambda_runtime import LambdaRuntime
     from emulator.manifest import Manifest
