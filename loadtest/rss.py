@@ -27,6 +27,15 @@ def java_children(pid: int) -> list[int]:
     return out
 
 
+def python_children(pid: int, exclude: list[int]) -> list[int]:
+    """The stack's other children: its function worker processes (``--function-workers``)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    return [child.pid for child in children if child.pid not in exclude]
+
+
 def in_process_groups() -> dict[str, list[int]]:
     return {"clients+stack (one process)": [os.getpid()], "dynamodb-local (jvm)": java_children(os.getpid())}
 

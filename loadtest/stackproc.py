@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from loadtest.rss import java_children
+from loadtest.rss import java_children, python_children
 
 READY_TIMEOUT_S = 180.0
 
@@ -82,8 +82,10 @@ class StackProcess:
     def rss_groups(self) -> dict[str, list[int]]:
         if self.proc is None:
             return {}
-        return {"load clients": [os.getpid()], "local stack": [self.proc.pid],
-                "dynamodb-local (jvm)": java_children(self.proc.pid)}
+        jvm = java_children(self.proc.pid)
+        return {"load clients": [os.getpid()],
+                "local stack (gateway + function workers)": [self.proc.pid, *python_children(self.proc.pid, jvm)],
+                "dynamodb-local (jvm)": jvm}
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
