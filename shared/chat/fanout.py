@@ -192,8 +192,7 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
             spill += ids[room:]
             while len(spill) >= size:  # every further full page goes to a parallel continuation
                 part, spill = spill[:size], spill[size:]
-                hand_off(FanoutJob(frame=job.frame, segments=[], endpoint=job.endpoint, exclude=job.exclude,
-                                   pending=part, hops=job.hops + 1, job_id=uuid.uuid4().hex), settings)
+                hand_off(_continuation(job, [], None, part), settings)
                 report.continued = True
                 report.scattered += 1
         pending += spill  # less than a page left over: not worth an invocation
@@ -223,8 +222,7 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
 def _handed_off(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor, pending: list[str],
                 report: DeliveryReport, settings: Settings,
                 hand_off: Callable[[FanoutJob, Settings], None]) -> DeliveryReport:
-    rest = _rest(job, segments, cursor, pending)
-    rest.hops, rest.job_id = job.hops + 1, uuid.uuid4().hex
+    rest = _continuation(job, segments, cursor, pending)
     hand_off(rest, settings)
     report.continued = True
     log_event(log, 20, "fan-out handed off", pending=len(pending), segments_left=len(segments),
@@ -235,6 +233,14 @@ def _handed_off(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor
 def _rest(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor, pending: list[str]) -> FanoutJob:
     return FanoutJob(frame=job.frame, segments=list(segments), endpoint=job.endpoint, exclude=job.exclude,
                      cursor=cursor, pending=list(pending), hops=job.hops, job_id=job.job_id)
+
+
+def _continuation(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor,
+                  pending: list[str]) -> FanoutJob:
+    """The part of ``job`` that another invocation will do: one hop further, with its own checkpoint id."""
+    rest = _rest(job, segments, cursor, pending)
+    rest.hops, rest.job_id = job.hops + 1, uuid.uuid4().hex
+    return rest
 
 
 def continue_later(job: FanoutJob, settings: Settings) -> None:

@@ -21,9 +21,3 @@ def new_ulid(now_ms: int | None = None) -> str:
         value >>= 5
     return "".join(reversed(chars))
 
-
-def ulid_time_ms(ulid: str) -> int:
-    value = 0
-    for ch in ulid[:10]:
-        value = (value << 5) | _ALPHABET.index(ch)
-    return value
