@@ -23,7 +23,7 @@ import signal
 import sys
 
 from bench.ddb_counter import STATS_PATH, CountingProxy
-from emulator import LocalStack, Quotas, StackConfig
+from emulator import LocalStack, Quotas, StackConfig, loops
 from emulator.config import REPO_ROOT
 from emulator.dynamodb import EmbeddedDynamoDB
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="function worker processes, as `make run` (0: handlers in the gateway's threads)")
     args = parser.parse_args(argv)
     raise_nofile()
-    return asyncio.run(serve(args))
+    return int(loops.run(serve(args)))  # uvloop when installed, as `make run`
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-@dataclass
+@dataclass(slots=True)
 class Invocation:
     """What happened in one invocation (kept for tests when the stack records events)."""
 
@@ -235,9 +235,14 @@ def random_id(nbytes: int = 11) -> str:
     return base64.urlsafe_b64encode(_ids.getrandbits(nbytes * 8).to_bytes(nbytes, "big")).decode()
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_request_id() -> str:
-    """A Lambda request id (UUID v4 format)."""
-    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
+    """A Lambda request id: a version 4 UUID, formatted without building a ``uuid.UUID`` (hot path)."""
+    h = f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _expire(future: asyncio.Future[Any], expired: list[bool]) -> None:

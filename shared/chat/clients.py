@@ -4,12 +4,29 @@ timeouts and retry mode. ``reset()`` forgets them (tests, the emulator after cha
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 MANAGEMENT_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5}
+_create_lock = threading.Lock()
 
 
-@functools.cache
+def _created_once(factory: Callable[..., Any]) -> Any:
+    """``functools.cache`` plus one lock: handler threads racing to their first call would each
+    build a client (and boto3's default session) of their own, ~10 MB apiece, and keep only one."""
+    cached = functools.cache(factory)
+
+    @functools.wraps(factory)
+    def get(*args: Any) -> Any:
+        with _create_lock:
+            return cached(*args)
+
+    get.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return get
+
+
+@_created_once
 def management_client(endpoint: str, region: str, max_pool: int = 32) -> Any:
     """apigatewaymanagementapi client for one stage endpoint.
 
@@ -30,7 +47,7 @@ def management_client(endpoint: str, region: str, max_pool: int = 32) -> Any:
     )
 
 
-@functools.cache
+@_created_once
 def lambda_client(region: str) -> Any:
     import boto3
     from botocore.config import Config
@@ -40,7 +57,7 @@ def lambda_client(region: str) -> Any:
                                       connect_timeout=2, read_timeout=10))
 
 
-@functools.cache
+@_created_once
 def ssm_client(region: str) -> Any:
     import boto3
     from botocore.config import Config

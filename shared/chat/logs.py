@@ -78,7 +78,9 @@ def get_logger(name: str = "chat") -> logging.Logger:
 
 
 def set_level(level: str) -> None:
-    get_logger().setLevel(level)
+    logger = get_logger()
+    if logging.getLevelName(logger.level) != level:  # setLevel clears every logger's cache: not per call
+        logger.setLevel(level)
 
 
 def bind_context(**fields: Any) -> contextvars.Token:

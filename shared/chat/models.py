@@ -25,6 +25,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
 )
 from pynamodb.connection import Connection as DynamoConnection
+from pynamodb.connection import TableConnection
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -51,7 +52,19 @@ class ConnectionsByShard(GlobalSecondaryIndex):
     connectionId = UnicodeAttribute(range_key=True)
 
 
-class Connection(Model):
+class _ChatModel(Model):
+    """Every model's connection uses the binding's one botocore client (thread-safe, same settings
+    as the models' Meta: region, timeouts, retries, pool size)."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table = super()._get_connection()
+        if table.connection._client is None:
+            table.connection._client = transaction_connection().client
+        return table
+
+
+class Connection(_ChatModel):
     class Meta:
         table_name = UNBOUND
 
@@ -71,7 +84,7 @@ class Connection(Model):
     by_shard = ConnectionsByShard()
 
 
-class RoomMember(Model):
+class RoomMember(_ChatModel):
     class Meta:
         table_name = UNBOUND
 
@@ -82,7 +95,7 @@ class RoomMember(Model):
     expiresAt = TTLAttribute()
 
 
-class Message(Model):
+class Message(_ChatModel):
     class Meta:
         table_name = UNBOUND
 
@@ -98,7 +111,7 @@ class Message(Model):
     expiresAt = TTLAttribute(null=True)
 
 
-class MessageDedup(Model):
+class MessageDedup(_ChatModel):
     """Idempotency item: ``(dedup#<senderId>, <clientMessageId>)`` -> the message it created.
 
     Lives in the messages table (same key names, its own partitions) and is written in the same
@@ -119,7 +132,7 @@ class MessageDedup(Model):
     expiresAt = TTLAttribute()
 
 
-class FanoutCheckpoint(Model):
+class FanoutCheckpoint(_ChatModel):
     """Progress of one asynchronous fan-out continuation (``fanout#<jobId>``), so an invocation
     that Lambda retries after a crash resumes where the last finished chunk left off."""
 
@@ -174,14 +187,23 @@ def ensure_bound() -> Settings:
 
 
 def transaction_connection() -> DynamoConnection:
-    """A low-level PynamoDB connection for TransactWrite, made once per binding."""
+    """The binding's one low-level PynamoDB connection: TransactWrite uses it, and every model
+    shares its botocore client (see ``_ChatModel``). The client is built once, under the lock:
+    PynamoDB builds one lazily per connection without a lock, so threads racing to their first
+    call each made their own (a botocore session and client is about 10 MB; 32 handler threads
+    left a function worker 350 MB bigger)."""
     global _txn_connection
     settings = ensure_bound()
+    connection = _txn_connection
+    if connection is not None:
+        return connection
     with _bind_lock:
         if _txn_connection is None:
-            _txn_connection = DynamoConnection(region=settings.require_region(), connect_timeout_seconds=2,
-                                               read_timeout_seconds=5, max_retry_attempts=4,
-                                               max_pool_connections=max(10, settings.fanout_concurrency))
+            connection = DynamoConnection(region=settings.require_region(), connect_timeout_seconds=2,
+                                          read_timeout_seconds=5, max_retry_attempts=4,
+                                          max_pool_connections=max(10, settings.fanout_concurrency))
+            connection.client  # noqa: B018 - builds the client now, once
+            _txn_connection = connection
         return _txn_connection
 
 

@@ -20,7 +20,7 @@ WAIT_S = 30.0  # a fresh worker thread creates its botocore clients (~1 s of CPU
 
 @pytest.fixture(scope="module")
 def worker_stack(dynamodb_endpoint: str) -> Iterator[ThreadedLocalStack]:
-    s = make_stack(dynamodb_endpoint, function_workers=1,
+    s = make_stack(dynamodb_endpoint, function_workers=2,
                    quotas=Quotas(throttling_rate_limit=10_000, throttling_burst_limit=10_000,
                                  integration_timeout_s=2.0))
     yield s
@@ -33,7 +33,7 @@ def is_type(kind: str):
 
 def test_the_functions_run_in_another_process(worker_stack):
     pids = worker_stack.stack._runtime.worker_pids()
-    assert len(pids) == 1 and pids[0] != os.getpid()
+    assert len(pids) == 2 and os.getpid() not in pids
 
 
 async def test_room_chat_and_history_work_with_functions_in_a_worker_process(worker_stack):
@@ -82,3 +82,27 @@ async def test_an_exception_raised_in_the_worker_reaches_the_caller_with_its_typ
     assert response["FunctionError"] == "Unhandled"
     assert (payload["errorType"], payload["errorMessage"]) == ("Exception", "Unauthorized")
     assert any("authorizer" in line for line in payload["stackTrace"])
+
+
+async def test_a_burst_of_large_frames_over_two_workers_gets_every_answer(worker_stack):
+    """20 MB of events at once: more than the socket pairs buffer, so the gateway's writes queue
+    and drain in order; every frame is answered by its own error frame, none twice."""
+    stack = worker_stack
+    before = len(stack.stack.invocations)  # a bounded deque: compare counts, not slices
+    clients = [(await open_client(stack, f"u_wp_burst{i}"))[0] for i in range(4)]
+    body = json.dumps({"action": "nope", "pad": "x" * 100_000})
+    per_client = 50
+    try:
+        for ws in clients:
+            for _ in range(per_client):
+                await ws.send(body)
+        for ws in clients:
+            frames = [await recv_json(ws, timeout=60) for _ in range(per_client)]
+            assert {f["code"] for f in frames} == {"UNKNOWN_ACTION"}
+            assert {f.get("requestId") for f in frames} == {None}
+    finally:
+        for ws in clients:
+            await ws.close()
+    routed = [i for i in list(stack.stack.invocations)[before:] if i.route == "$default"]
+    assert len(routed) == 4 * per_client and {i.outcome for i in routed} == {"ok"}
+
