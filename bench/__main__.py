@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from bench import cold, report, stack_sections
+from bench import cold, echo_node, report, stack_sections
 from bench.fleet import Fleet
 from bench.stack_server import raise_nofile
 from bench.stackproc import StackProcess
@@ -31,7 +31,7 @@ POST_LATENCY_MS = 20.0
 @dataclass(frozen=True)
 class Plan:
     sizes: tuple[int, int, int]  # recipients: room A, room B, everyone
-    cold_runs: int
+    cold_runs: int  # paired import timings per function (first invocations: at most 5)
     echo_latency_msgs: int  # closed-loop round trips per client
     echo_msgs: int  # pipelined messages per client
     ping_msgs: int
@@ -42,7 +42,7 @@ class Plan:
 
 
 PLANS = {
-    "full": Plan((1000, 5000, 10000), 5, 300, 3000, 300, 32, (10, 3, 2), 300, 2000),
+    "full": Plan((1000, 5000, 10000), 11, 300, 3000, 300, 32, (10, 3, 2), 300, 2000),
     "quick": Plan((100, 250, 500), 3, 100, 1000, 100, 32, (5, 3, 2), 100, 500),
 }
 
@@ -83,7 +83,8 @@ async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any
         empty_rss = stack.rss_bytes()
         if "cold" in sections:
             functions = sorted(json.loads((REPO / "manifest.json").read_text())["functions"])
-            log(f"cold start: {len(functions)} functions x {plan.cold_runs} runs")
+            busy = await asyncio.to_thread(cold.wait_for_quiet)
+            log(f"cold start: {len(functions)} functions x {plan.cold_runs} runs (machine CPU {busy:.0f}% busy)")
             results["cold"] = await asyncio.to_thread(cold.measure, functions, stack.info["handler_env"],
                                                       stack.info["stage"], plan.cold_runs)
         if "offline" in sections:
@@ -98,14 +99,17 @@ async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any
         fleet = Fleet(stack.ws_url)
         em: dict[str, Any] = {}
         if "emulator" in sections:
-            log("echo round trips, 10 clients")
+            log("echo round trips, 10 clients (Node ws client, then the Python client for comparison)")
             em["echo"] = {
-                "$default": await stack_sections.echo(fleet, clients=10, latency_msgs=plan.echo_latency_msgs,
-                                                      throughput_msgs=plan.echo_msgs, window=plan.window,
-                                                      frame={"action": "benchEcho"}, reply_type="error"),
-                "ping": await stack_sections.echo(fleet, clients=10, latency_msgs=plan.ping_msgs // 3,
-                                                  throughput_msgs=plan.ping_msgs, window=plan.window,
-                                                  frame={"action": "ping"}, reply_type="pong"),
+                "$default": await node_echo(stack, frame={"action": "benchEcho"}, reply_type="error",
+                                            latency_msgs=plan.echo_latency_msgs, throughput_msgs=plan.echo_msgs,
+                                            window=plan.window),
+                "ping": await node_echo(stack, frame={"action": "ping"}, reply_type="pong",
+                                        latency_msgs=plan.ping_msgs // 3, throughput_msgs=plan.ping_msgs,
+                                        window=plan.window),
+                "$default (Python client)": await stack_sections.echo(
+                    fleet, clients=10, latency_msgs=plan.echo_latency_msgs, throughput_msgs=plan.echo_msgs,
+                    window=plan.window, frame={"action": "benchEcho"}, reply_type="error"),
             }
             em["broadcast"] = []
             results["emulator"] = em
@@ -137,6 +141,18 @@ async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any
         if "fanout" in sections:
             results["fanout"] = await fanout_section(stack, fleet, plan)
         log("stopping the stack")
+
+
+async def node_echo(stack: StackProcess, *, frame: dict[str, Any], reply_type: str, latency_msgs: int,
+                    throughput_msgs: int, window: int) -> dict[str, Any]:
+    """Section 3a with the Node client (bench/echo_node.py), plus the stack's CPU per message."""
+    cpu0 = stack.cpu_seconds()
+    out = await asyncio.to_thread(echo_node.echo, stack.ws_url, clients=10, latency_msgs=latency_msgs,
+                                  throughput_msgs=throughput_msgs, window=window, frame=frame,
+                                  reply_type=reply_type, user_prefix=f"echo-{frame['action']}-")
+    out["stack_cpu_us_per_msg"] = round((stack.cpu_seconds() - cpu0) * 1e6
+                                        / (out["round_trips"] + out["pipelined_msgs"]), 1)
+    return out
 
 
 async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan) -> dict[str, Any]:

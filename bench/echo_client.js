@@ -1,7 +1,9 @@
 // Echo/ack load client for `make bench` section 3a (bench-only; run by bench/echo_node.py).
 // Node's `ws` client: a load generator that costs far less CPU per frame than a Python client,
 // so the figure measures the stack rather than the client sharing its cores.
-// argv[2]: JSON {urls: [...], frame: "...", latencyMsgs, pipelinedMsgs, window, replyType}
+// argv[2]: JSON {urls: [...], frame: "...", warmupMsgs, latencyMsgs, pipelinedMsgs, window, replyType, timeoutMs}
+// (per client: warmupMsgs unrecorded round trips, latencyMsgs recorded ones, then pipelinedMsgs with
+// `window` in flight)
 // stdout: JSON {rtts_ms: [...], pipelined: n, elapsed_s, errors: [...]}
 "use strict";
 const WebSocket = require("ws");
@@ -26,11 +28,16 @@ function checkReply(data) {
 function closedLoop(ws) {
   return new Promise((resolve, reject) => {
     const rtts = [];
+    const total = (spec.warmupMsgs || 0) + spec.latencyMsgs;
+    let done = 0;
     let t0 = 0;
+    if (total === 0) { resolve(rtts); return; }
     ws.on("message", (data) => {
+      const rtt = hr() - t0;
       try { checkReply(data); } catch (e) { reject(e); return; }
-      rtts.push(hr() - t0);
-      if (rtts.length === spec.latencyMsgs) { ws.removeAllListeners("message"); resolve(rtts); return; }
+      done += 1;
+      if (done > (spec.warmupMsgs || 0)) rtts.push(rtt);
+      if (done === total) { ws.removeAllListeners("message"); resolve(rtts); return; }
       t0 = hr();
       ws.send(spec.frame);
     });
@@ -43,6 +50,7 @@ function pipelined(ws) {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let got = 0;
+    if (spec.pipelinedMsgs === 0) { resolve(0); return; }
     ws.on("message", (data) => {
       try { checkReply(data); } catch (e) { reject(e); return; }
       got += 1;

@@ -24,6 +24,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from bench import echo_node
 from bench.stack_sections import ms, pct
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ SPEC = REPO / "bench" / "serverless"
 DEST = REPO / ".tools" / "serverless"
 READY_TIMEOUT_S = 120.0
 FRAMES = {"$default": json.dumps({"action": "bench-echo"}), "ping": json.dumps({"action": "ping"})}
+REPLIES = {"$default": "error", "ping": "pong"}
 
 
 def install() -> Path:
@@ -91,9 +93,19 @@ async def round_trips(url: str, route: str, n: int, warmup: int) -> list[float]:
             await ws.send(frame)
             reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
             out.append(time.perf_counter() - t0)
-            if route == "ping" and reply.get("type") != "pong":
-                raise RuntimeError(f"ping answered {reply}")
+            if reply.get("type") != REPLIES[route]:
+                raise RuntimeError(f"{route} answered {reply}")
         return out
+
+
+async def node_round_trips(url: str, route: str, n: int, warmup: int) -> list[float]:
+    """The same closed loop with the Node client (bench/echo_node.py): less client CPU in both figures."""
+    result = await asyncio.to_thread(echo_node.run, [url], frame=FRAMES[route], warmup_msgs=warmup, latency_msgs=n,
+                                     throughput_msgs=0, window=1, reply_type=REPLIES[route])
+    return [x / 1000 for x in result["rtts_ms"]]
+
+
+CLIENTS = {"node ws": node_round_trips, "python websockets": round_trips}
 
 
 def summary(rtts: list[float]) -> dict[str, Any]:
@@ -127,14 +139,16 @@ async def compare(ours_url: str, handler_env: dict[str, str], token: str, n: int
             await asyncio.to_thread(_wait_port, ws_port, proc, READY_TIMEOUT_S)
             ready_s = time.perf_counter() - t0
             for route in FRAMES:
-                theirs = await round_trips(theirs_url, route, n, warmup)
-                mine = await round_trips(mine_url, route, n, warmup)
-                theirs += await round_trips(theirs_url, route, n, 0)  # interleaved again: drift check
-                mine += await round_trips(mine_url, route, n, 0)
-                a, b = summary(mine), summary(theirs)
-                results[route] = {"ours": a, "serverless_offline": b,
-                                  "ratio_p50": round(a["p50_ms"] / b["p50_ms"], 3),
-                                  "ratio_mean": round(a["mean_ms"] / b["mean_ms"], 3)}
+                for client, trips in CLIENTS.items():
+                    theirs = await trips(theirs_url, route, n, warmup)
+                    mine = await trips(mine_url, route, n, warmup)
+                    theirs += await trips(theirs_url, route, n, warmup // 3)  # interleaved again: drift check
+                    mine += await trips(mine_url, route, n, warmup // 3)
+                    a, b = summary(mine), summary(theirs)
+                    key = route if client == "node ws" else f"{route} (Python client)"
+                    results[key] = {"client": client, "ours": a, "serverless_offline": b,
+                                    "ratio_p50": round(a["p50_ms"] / b["p50_ms"], 3),
+                                    "ratio_mean": round(a["mean_ms"] / b["mean_ms"], 3)}
         finally:
             os.killpg(proc.pid, 15)  # our own child's process group (node + its python workers)
             try:

@@ -85,7 +85,7 @@ async def echo(fleet: Fleet, *, clients: int, latency_msgs: int, throughput_msgs
     await asyncio.gather(*(pipelined(c) for c in group))
     elapsed = time.perf_counter() - t0
     await fleet.close(group)
-    return {"clients": clients, "frame": frame, "round_trips": len(rtts), "rtt_p50_ms": ms(pct(rtts, 50)),
+    return {"client": "python websockets", "clients": clients, "frame": frame, "round_trips": len(rtts), "rtt_p50_ms": ms(pct(rtts, 50)),
             "rtt_p99_ms": ms(pct(rtts, 99)), "rtt_mean_ms": ms(statistics.fmean(rtts)),
             "pipelined_msgs": throughput_msgs * clients, "window": window,
             "msgs_per_s": round(throughput_msgs * clients / elapsed)}

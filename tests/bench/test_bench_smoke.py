@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, stack_sections
+from bench import echo_node, report, stack_sections
 from bench.fleet import Fleet
 from bench.stack_server import raise_nofile
 from bench.stackproc import StackProcess
+from tests.e2e.conftest import node_tool
 
 pytestmark = pytest.mark.e2e
 N = 20
@@ -20,6 +21,9 @@ N = 20
 
 async def _both_designs() -> dict:
     with StackProcess(concurrency=16, dynamodb="moto") as stack:  # moto starts in ~1 s; N is tiny
+        echo = await asyncio.to_thread(echo_node.echo, stack.ws_url, clients=3, latency_msgs=5, throughput_msgs=40,
+                                       window=8, frame={"action": "benchEcho"}, reply_type="error",
+                                       user_prefix="smoke-echo-")
         fleet = Fleet(stack.ws_url)
         await fleet.grow(["smoke"] * (N + 1) + [None] * 5, concurrency=16)
         await stack.set_faults(post_latency_ms=5)
@@ -28,13 +32,14 @@ async def _both_designs() -> dict:
         ours = await stack_sections.ours(stack, fleet, sender, audience, "smoke", timeout=30)
         seed = await stack_sections.seed(stack, fleet, sender, audience, "smoke", timeout_s=0.06)
         await fleet.close()
-        return {"ours": ours, "seed": seed, "registry": len(fleet.clients)}
+        return {"ours": ours, "seed": seed, "registry": len(fleet.clients), "echo": echo}
 
 
 def test_ours_delivers_once_per_recipient_and_reads_only_the_audience_while_the_seed_scans_and_drops(
         tmp_path: Path) -> None:
     # GIVEN a room of N+1 members among N+6 connections, 5 ms per post
     raise_nofile()
+    node_tool("wscat")  # installs the pinned npm tools, `ws` among them, for the Node echo client
     # WHEN both designs broadcast to the room (the seed with a tiny simulated Lambda timeout)
     got = asyncio.run(asyncio.wait_for(_both_designs(), 120))
     ours, seed = got["ours"], got["seed"]
@@ -45,6 +50,8 @@ def test_ours_delivers_once_per_recipient_and_reads_only_the_audience_while_the_
     assert seed["items_read_scan"] == N + 6
     assert seed["timed_out"] and seed["dropped_silently"] > 0
     assert seed["received_once"] + seed["dropped_silently"] == N and seed["duplicates"] == 0
+    # AND the Node echo client counted every reply of its closed loop and its pipelined phase
+    assert (got["echo"]["round_trips"], got["echo"]["pipelined_msgs"]) == (15, 120)
     # AND the report renders the figures
     results = {"started": "now", "mode": "smoke", "elapsed_s": 0, "machine": {"summary": "test"},
                "fanout": {"post_latency_ms": 5, "registry_rows": N + 6, "seed_timeout_s": 0.06,

@@ -1,0 +1,66 @@
+"""Section 3a's load client: ``bench/echo_client.js`` (Node's ``ws``, pinned in tools/node/package.json).
+
+One Node process holds the 10 echo clients. A Python client on the same 2 cores spends about as
+much CPU per frame as the gateway does, so it measures itself as much as the stack; the Node client
+costs a fraction of that. Same protocol as :func:`bench.stack_sections.echo`: closed-loop round trips
+first (latency), then ``window`` frames in flight per client (msg/s). 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.stack_sections import ms, pct
+from emulator.config import DEV_JWT_SECRET
+from emulator.tokens import mint_token
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "bench" / "echo_client.js"
+NODE_MODULES = REPO / ".tools" / "node" / "node_modules"  # tools/install_node_tools.sh
+TIMEOUT_S = 300.0
+
+
+def available() -> bool:
+    return shutil.which("node") is not None and (NODE_MODULES / "ws").is_dir()
+
+
+def run(urls: list[str], *, frame: str, warmup_msgs: int = 0, latency_msgs: int, throughput_msgs: int,
+        window: int, reply_type: str | None) -> dict[str, Any]:
+    """One Node process, one client per URL; returns its raw figures (RTTs in ms, pipelined count,
+    elapsed s). Raises if the client fails, times out or sees a reply of another type."""
+    if not available():
+        raise RuntimeError(f"the Node echo client needs node and {NODE_MODULES / 'ws'} "
+                           "(tools/install_node_tools.sh installs it; `make bench` runs that)")
+    spec = {"urls": urls, "frame": frame, "warmupMsgs": warmup_msgs, "latencyMsgs": latency_msgs,
+            "pipelinedMsgs": throughput_msgs, "window": window, "replyType": reply_type,
+            "timeoutMs": int(TIMEOUT_S * 1000)}
+    out = subprocess.run(["node", str(SCRIPT), json.dumps(spec)], capture_output=True, text=True,  # noqa: S603, S607
+                         env={**os.environ, "NODE_PATH": str(NODE_MODULES)}, timeout=TIMEOUT_S + 30, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"echo client failed ({out.returncode}): {out.stderr[-600:]}")
+    result = dict(json.loads(out.stdout))
+    if result["pipelined"] != throughput_msgs * len(urls):
+        raise RuntimeError(f"echo client got {result['pipelined']} of {throughput_msgs * len(urls)} replies")
+    return result
+
+
+def echo(ws_url: str, *, clients: int, latency_msgs: int, throughput_msgs: int, window: int,
+         frame: dict[str, Any], reply_type: str | None, user_prefix: str) -> dict[str, Any]:
+    urls = [f"{ws_url}?token={mint_token(f'{user_prefix}{i}', DEV_JWT_SECRET, ttl_seconds=3600)}"
+            for i in range(clients)]
+    t0 = time.perf_counter()
+    result = run(urls, frame=json.dumps(frame, separators=(",", ":")), latency_msgs=latency_msgs,
+                 throughput_msgs=throughput_msgs, window=window, reply_type=reply_type)
+    rtts = [x / 1000 for x in result["rtts_ms"]]
+    return {"client": "node ws", "clients": clients, "frame": frame, "round_trips": len(rtts),
+            "rtt_p50_ms": ms(pct(rtts, 50)), "rtt_p99_ms": ms(pct(rtts, 99)), "rtt_mean_ms": ms(statistics.fmean(rtts)),
+            "pipelined_msgs": result["pipelined"], "window": window,
+            "msgs_per_s": round(result["pipelined"] / result["elapsed_s"]),
+            "client_wall_s": round(time.perf_counter() - t0, 2)}
