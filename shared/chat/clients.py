@@ -48,6 +48,20 @@ def management_client(endpoint: str, region: str, max_pool: int = 32) -> Any:
 
 
 @_created_once
+def signed_poster(endpoint: str, region: str, max_pool: int = 32) -> Any:
+    """chat.signed_post's PostToConnection for one stage endpoint (the fan-out's hot path)."""
+    import botocore.session
+
+    from chat.errors import ConfigurationError
+    from chat.signed_post import SignedPoster
+
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise ConfigurationError("no AWS credentials to sign @connections posts with")
+    return SignedPoster(endpoint, region, credentials, max_pool=max_pool, **MANAGEMENT_TIMEOUTS)
+
+
+@_created_once
 def lambda_client(region: str) -> Any:
     import boto3
     from botocore.config import Config
@@ -72,6 +86,7 @@ def reset() -> None:
     from chat import auth, config, models
 
     management_client.cache_clear()
+    signed_poster.cache_clear()
     lambda_client.cache_clear()
     ssm_client.cache_clear()
     config.get_settings.cache_clear()

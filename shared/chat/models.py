@@ -60,7 +60,7 @@ class _ChatModel(Model):
     def _get_connection(cls) -> TableConnection:
         table = super()._get_connection()
         if table.connection._client is None:
-            table.connection._client = transaction_connection().client
+            table.connection._client = _shared_connection().client
         return table
 
 
@@ -188,17 +188,22 @@ def ensure_bound() -> Settings:
 
 def transaction_connection() -> DynamoConnection:
     """The binding's one low-level PynamoDB connection: TransactWrite uses it, and every model
-    shares its botocore client (see ``_ChatModel``). The client is built once, under the lock:
-    PynamoDB builds one lazily per connection without a lock, so threads racing to their first
-    call each made their own (a botocore session and client is about 10 MB; 32 handler threads
-    left a function worker 350 MB bigger)."""
+    shares its botocore client (see ``_ChatModel``)."""
+    ensure_bound()
+    return _shared_connection()
+
+
+def _shared_connection() -> DynamoConnection:
+    """Built once per binding, client included, under the lock: PynamoDB builds a client lazily per
+    connection without a lock, so threads racing to their first call each made their own (a botocore
+    session and client is about 10 MB; 32 handler threads left a function worker 350 MB bigger)."""
     global _txn_connection
-    settings = ensure_bound()
     connection = _txn_connection
     if connection is not None:
         return connection
     with _bind_lock:
         if _txn_connection is None:
+            settings = _bound_to or get_settings()
             connection = DynamoConnection(region=settings.require_region(), connect_timeout_seconds=2,
                                           read_timeout_seconds=5, max_retry_attempts=4,
                                           max_pool_connections=max(10, settings.fanout_concurrency))

@@ -103,6 +103,7 @@ class FakeManagementClient:
 def management(monkeypatch):
     fake = FakeManagementClient()
     monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("chat.management.signed_poster", lambda *args, **kwargs: None)  # posts via the fake too
     return fake
 
 

@@ -272,6 +272,7 @@ class ScriptedManagementClient:
 def scripted(monkeypatch) -> ScriptedManagementClient:
     fake = ScriptedManagementClient()
     monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("chat.management.signed_poster", lambda *args, **kwargs: None)  # posts via the fake too
     monkeypatch.setattr("chat.fanout.RetryPolicy.backoff", lambda self, attempt: None)
     return fake
 
@@ -404,6 +405,7 @@ def test_retry_after_a_crash_inside_a_chunk_loses_nobody_and_repeats_at_most_tha
 
     fake.post_to_connection = post
     monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
+    monkeypatch.setattr("chat.management.signed_poster", lambda *args, **kwargs: None)  # posts via the fake too
     event = _continuation_event("job-inside")
     with pytest.raises(RuntimeError):
         handler("fanout")(event, FakeContext("fanout", 300_000))

@@ -51,11 +51,15 @@ def _all_at_once(fn, n: int = THREADS) -> list:
 
 def test_every_model_and_transactions_share_one_dynamodb_client(aws, client_count):
     models.reset_binding()
+    models.ensure_bound()
     client_count.clear()
-    _all_at_once(lambda i: registry.register(_caller(i), "lobby"))
-    ids = {id(model._get_connection().connection.client) for model in models._ALL_MODELS}
-    assert ids == {id(models.transaction_connection().client)}
+    # first calls from many threads at once, spread over every model (no requests: moto is not thread-safe)
+    got = _all_at_once(lambda i: models._ALL_MODELS[i % len(models._ALL_MODELS)]._get_connection().connection.client)
+    assert {id(c) for c in got} == {id(models.transaction_connection().client)}
     assert client_count == ["dynamodb"]
+    # and the shared client serves every model
+    registry.register(_caller(1), "lobby")
+    assert models.Connection.get("conn1=").userId == "user1"
 
 
 def test_concurrent_first_calls_build_one_management_client(env, client_count):
