@@ -61,6 +61,7 @@ def server(env) -> Iterator[Recorder]:
 
 def test_the_signed_post_is_the_request_boto3_sends(server, monkeypatch):
     monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: FROZEN.replace(tzinfo=None))
+    monkeypatch.setattr("boto3.DEFAULT_SESSION", None)  # read this test's credentials, not an earlier test's
     data = json.dumps({"type": "message", "text": "héllo"}).encode()
     clients.management_client(server.endpoint, "us-east-1").post_to_connection(ConnectionId=CONNECTION_ID, Data=data)
     Connections(server.endpoint, "us-east-1").post(CONNECTION_ID, data)
