@@ -7,6 +7,7 @@ in processes we spawned, so pickle is safe here; the socket is a private socket 
 from __future__ import annotations
 
 import pickle
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +25,19 @@ def frame(value: Any) -> bytes:
 class FrameReader:
     """Reassembles frames from the chunks a socket hands out (a frame may span chunks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_bytes: int = 1 << 16) -> None:
         self._buffer = bytearray()
+        # One reused receive buffer, below malloc's mmap threshold: recv(n) would allocate n bytes per call.
+        self._chunk = bytearray(chunk_bytes)
+
+    def receive(self, sock: socket.socket) -> list[Any] | None:
+        """The frames one ``recv`` from ``sock`` completes; None once the peer has closed it
+        (``BlockingIOError`` from a non-blocking socket passes through)."""
+        size = sock.recv_into(self._chunk)
+        if not size:
+            return None
+        with memoryview(self._chunk) as view:
+            return list(self.feed(view[:size]))
 
     def feed(self, data: bytes) -> Iterator[Any]:
         buffer = self._buffer

@@ -35,7 +35,6 @@ from emulator.frames import FrameReader, frame
 
 log = logging.getLogger("emulator")
 STARTUP_TIMEOUT_S = 120.0
-RECV_BYTES = 1 << 18
 STOP = None  # the request that tells a worker to stop
 
 
@@ -133,12 +132,12 @@ def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker pr
     stopping = False
     while not stopping:
         try:
-            data = sock.recv(RECV_BYTES)
+            requests = reader.receive(sock)
         except OSError:
-            data = b""
-        if not data:
+            requests = None
+        if requests is None:
             break
-        for request in reader.feed(data):
+        for request in requests:
             if request is STOP:
                 stopping = True
                 break
@@ -255,16 +254,16 @@ class WorkerPool:
     def _readable(self, worker: _Worker) -> None:
         assert worker.sock is not None
         try:
-            data = worker.sock.recv(RECV_BYTES)
+            replies = worker.reader.receive(worker.sock)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            replies = None
+        if replies is None:
             self._lost(worker)
             return
         pending = worker.pending
-        for call_id, ok, payload in worker.reader.feed(data):
+        for call_id, ok, payload in replies:
             future = pending.pop(call_id, None)
             if future is not None and not future.done():  # done: timed out meanwhile, drop it
                 if ok:

@@ -52,3 +52,17 @@ def test_request_ids_are_version_4_uuids_in_canonical_form():
     for rid in ids:
         parsed = uuid.UUID(rid)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == rid
+
+
+def test_receive_reads_frames_off_a_socket_until_the_peer_closes():
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        big = {"body": "y" * 200_000}  # longer than one receive buffer
+        theirs.sendall(frame(1) + frame(big) + frame(None))
+        theirs.shutdown(socket.SHUT_WR)
+        reader, got = FrameReader(chunk_bytes=4096), []
+        while (frames := reader.receive(ours)) is not None:
+            got += frames
+        assert got == [1, big, None]
