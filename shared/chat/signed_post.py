@@ -17,6 +17,7 @@ from typing import Any
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.httpsession import get_cert_path
 from botocore.utils import percent_encode
 
 SERVICE = "execute-api"
@@ -38,8 +39,10 @@ class SignedPoster:
         self._base = endpoint.rstrip("/") + "/@connections/"
         self._region = region
         self._credentials = credentials  # botocore Credentials: refreshable ones refresh on read
+        # TLS verified against the CA bundle botocore itself uses (certifi, else its own cacert.pem)
         self._pool = urllib3.PoolManager(num_pools=4, maxsize=max_pool, block=False, retries=False,
-                                         timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout))
+                                         timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+                                         cert_reqs="CERT_REQUIRED", ca_certs=get_cert_path(True))
 
     def request(self, connection_id: str, data: bytes) -> AWSRequest:
         """The signed request for one post (what :meth:`post` sends)."""

@@ -104,3 +104,11 @@ def test_delete_still_goes_through_boto3(server, monkeypatch):
     monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: Client())
     Connections(server.endpoint, "us-east-1").delete("abc=")
     assert calls == ["abc="] and server.requests == []
+
+
+def test_https_endpoints_are_verified_against_botocores_ca_bundle(env):
+    from botocore.httpsession import get_cert_path
+
+    poster = clients.signed_poster("https://abc123.execute-api.us-east-1.amazonaws.com/dev", "us-east-1")
+    pool = poster._pool.connection_from_url("https://abc123.execute-api.us-east-1.amazonaws.com/")
+    assert (pool.cert_reqs, pool.ca_certs) == ("CERT_REQUIRED", get_cert_path(True))
