@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.stack_sections import ms, pct
+from bench.stack_sections import echo_figures
 from emulator.config import DEV_JWT_SECRET
 from emulator.tokens import mint_token
 
@@ -59,8 +58,5 @@ def echo(ws_url: str, *, clients: int, latency_msgs: int, throughput_msgs: int, 
     result = run(urls, frame=json.dumps(frame, separators=(",", ":")), latency_msgs=latency_msgs,
                  throughput_msgs=throughput_msgs, window=window, reply_type=reply_type)
     rtts = [x / 1000 for x in result["rtts_ms"]]
-    return {"client": "node ws", "clients": clients, "frame": frame, "round_trips": len(rtts),
-            "rtt_p50_ms": ms(pct(rtts, 50)), "rtt_p99_ms": ms(pct(rtts, 99)), "rtt_mean_ms": ms(statistics.fmean(rtts)),
-            "pipelined_msgs": result["pipelined"], "window": window,
-            "msgs_per_s": round(result["pipelined"] / result["elapsed_s"]),
+    return {**echo_figures("node ws", clients, frame, rtts, result["pipelined"], window, result["elapsed_s"]),
             "client_wall_s": round(time.perf_counter() - t0, 2)}

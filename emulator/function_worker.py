@@ -106,8 +106,7 @@ def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker pr
                             faults=FaultInjector(Faults()))
     runtime.load_all()
     conn.send(("ready", runtime.loaded_names(), runtime.load_errors()))
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
-    conn.close()
+    sock = _take_socket(conn)
     replies = _Replies(sock)
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
@@ -176,8 +175,7 @@ class _Worker:
         if not self.conn.poll(STARTUP_TIMEOUT_S):
             raise TimeoutError("a function worker process did not start in time")
         _, loaded, errors = self.conn.recv()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(self.conn.fileno()))
-        self.conn.close()
+        self.sock = _take_socket(self.conn)
         return loaded, errors
 
 
@@ -278,10 +276,7 @@ class WorkerPool:
             self._loop.remove_writer(worker.sock.fileno())
         if any(w is worker for w in self._workers):
             log.error("function worker %s exited (code %s)", worker.process.name, worker.process.exitcode)
-        pending, worker.pending = worker.pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(HandlerError("Runtime.ExitError", "worker exited", []))
+        _fail_pending(worker, "worker exited")
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
@@ -310,9 +305,21 @@ class WorkerPool:
                 worker.sock.close()
             else:
                 worker.conn.close()
-            for future in worker.pending.values():
-                if not future.done():
-                    future.set_exception(HandlerError("Runtime.ExitError", "the stack stopped", []))
+            _fail_pending(worker, "the stack stopped")
+
+
+def _take_socket(conn: Connection) -> socket.socket:
+    """The Unix socket under a duplex ``multiprocessing`` Connection; the Connection is closed."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
+    conn.close()
+    return sock
+
+
+def _fail_pending(worker: _Worker, reason: str) -> None:
+    pending, worker.pending = worker.pending, {}
+    for future in pending.values():
+        if not future.done():
+            future.set_exception(HandlerError("Runtime.ExitError", reason, []))
 
 
 def _load(worker: _Worker) -> int:
