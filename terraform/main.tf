@@ -38,7 +38,7 @@ module "functions" {
   region                 = var.region
   table_names            = module.tables.table_names
   table_arns             = module.tables.table_arns
-  api_id                 = module.api.api_id
+  management_endpoint    = module.api.management_endpoint
   api_execution_arn      = module.api.execution_arn
   stage_name             = var.stage_name
   log_retention_days     = var.log_retention_days

@@ -37,3 +37,8 @@ output "alarm_topic_arn" {
   description = "Alarm SNS topic ARN, or null."
   value       = module.monitoring.alarm_topic_arn
 }
+
+output "layer_arn" {
+  description = "ARN (with version) of the shared layer every function uses."
+  value       = module.functions.layer_arn
+}

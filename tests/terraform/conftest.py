@@ -116,7 +116,7 @@ FUNCTIONS_VARS = {
     "region": REGION,
     "table_names": TABLE_NAMES,
     "table_arns": TABLE_ARNS,
-    "api_id": API_ID,
+    "management_endpoint": f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/dev",
     "api_execution_arn": EXECUTION_ARN,
     "stage_name": "dev",
     "jwt_secret_parameter": "/wschat/test/jwt-secret",

@@ -39,8 +39,10 @@ def test_root_outputs_the_url_endpoint_tables_and_functions():
     assert outputs["websocket_url"]["value"] == "${module.api.websocket_url}"
     api_outputs = blocks(MODULES / "websocket_api", "output")
     assert api_outputs["websocket_url"]["value"] == "${aws_apigatewayv2_stage.this.invoke_url}"
+    # Derived from the API's own endpoint (any partition's DNS suffix), never a hard-coded amazonaws.com;
+    # tf-e2e compares the applied value with the API's endpoint.
     assert api_outputs["management_endpoint"]["value"] == (
-        "https://${aws_apigatewayv2_api.this.id}.execute-api.${data.aws_region.current.region}.amazonaws.com/"
-        "${aws_apigatewayv2_stage.this.name}"
+        '${replace(aws_apigatewayv2_api.this.api_endpoint, "/^wss:/", "https:")}/${var.stage_name}'
     )
+    assert blocks(TF, "module")["functions"]["management_endpoint"] == "${module.api.management_endpoint}"
     assert set(MANIFEST["functions"])  # function_names is keyed by manifest name (module.functions output)

@@ -6,7 +6,7 @@ locals {
     CONNECTIONS_TABLE    = var.table_names["connections"]
     ROOM_MEMBERS_TABLE   = var.table_names["room_members"]
     MESSAGES_TABLE       = var.table_names["messages"]
-    MANAGEMENT_ENDPOINT  = "https://${var.api_id}.execute-api.${var.region}.amazonaws.com/${var.stage_name}"
+    MANAGEMENT_ENDPOINT  = var.management_endpoint
     FANOUT_FUNCTION_NAME = local.function_names[var.fanout_function]
     LOG_LEVEL            = var.log_level
   }

@@ -97,7 +97,7 @@ variable "reserved_concurrency" {
 }
 
 variable "region" {
-  description = "AWS region of the stack (builds the management endpoint and resource ARNs)."
+  description = "AWS region of the stack (builds resource ARNs)."
   type        = string
 }
 
@@ -111,9 +111,14 @@ variable "table_arns" {
   type        = map(string)
 }
 
-variable "api_id" {
-  description = "WebSocket API id (builds MANAGEMENT_ENDPOINT)."
+variable "management_endpoint" {
+  description = "https:// endpoint of the stage's @connections API (MANAGEMENT_ENDPOINT), derived from the API's endpoint so other partitions work."
   type        = string
+
+  validation {
+    condition     = can(regex("^https://[^/]+/[A-Za-z0-9_-]+$", var.management_endpoint))
+    error_message = "management_endpoint must be https://<host>/<stage>."
+  }
 }
 
 variable "api_execution_arn" {

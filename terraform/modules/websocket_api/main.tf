@@ -158,5 +158,3 @@ resource "aws_api_gateway_account" "this" {
 }
 
 data "aws_partition" "current" {}
-
-data "aws_region" "current" {}

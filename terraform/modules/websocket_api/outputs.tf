@@ -18,9 +18,12 @@ output "websocket_url" {
   value       = aws_apigatewayv2_stage.this.invoke_url
 }
 
+# The API's own endpoint (wss://<id>.execute-api.<region>.<partition DNS suffix>) with https and the
+# stage: right in every partition, and known before the stage exists, so the functions (which the
+# stage's deployment depends on) can take it as MANAGEMENT_ENDPOINT without a dependency cycle.
 output "management_endpoint" {
   description = "https:// endpoint of the @connections management API of this stage."
-  value       = "https://${aws_apigatewayv2_api.this.id}.execute-api.${data.aws_region.current.region}.amazonaws.com/${aws_apigatewayv2_stage.this.name}"
+  value       = "${replace(aws_apigatewayv2_api.this.api_endpoint, "/^wss:/", "https:")}/${var.stage_name}"
 }
 
 output "access_log_group_name" {
