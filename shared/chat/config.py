@@ -28,6 +28,7 @@ OPTIONAL = {
     "FANOUT_PAGE_SIZE": "registry items per Query page during fan-out",
     "FANOUT_TIME_MARGIN_MS": "hand the rest of a fan-out to FANOUT_FUNCTION_NAME when less time remains",
     "FANOUT_FUNCTION_NAME": "function that continues an unfinished fan-out",
+    "FANOUT_MAX_HOPS": "most hand-offs in one fan-out chain; one more fails to the on-failure destination",
     "FANOUT_SCATTER": "1: hand every Query page after the first to a parallel continuation (0: one invocation)",
     "BROADCAST_SHARDS": "write shards of the byShard index (broadcast-to-all without Scan)",
     "RATE_LIMIT_PER_MINUTE": "messages one connection may send per minute (0 disables)",
@@ -55,6 +56,7 @@ class Settings:
     fanout_page_size: int = 500
     fanout_time_margin_ms: int = 3000
     fanout_function_name: str | None = None
+    fanout_max_hops: int = 8
     fanout_scatter: bool = True
     broadcast_shards: int = 16
     rate_limit_per_minute: int = 120
@@ -87,6 +89,7 @@ class Settings:
             fanout_page_size=_int(env, "FANOUT_PAGE_SIZE", cls.fanout_page_size, 1, 10_000),
             fanout_time_margin_ms=_int(env, "FANOUT_TIME_MARGIN_MS", cls.fanout_time_margin_ms, 0),
             fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
+            fanout_max_hops=_int(env, "FANOUT_MAX_HOPS", cls.fanout_max_hops, 1, 100),
             fanout_scatter=bool(_int(env, "FANOUT_SCATTER", 1, 0, 1)),
             broadcast_shards=_int(env, "BROADCAST_SHARDS", cls.broadcast_shards, 1, 1000),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, 0),

@@ -88,6 +88,13 @@ class DeliveryFailed(ChatError):
         self.retryable = retryable
 
 
+class FanoutHopLimit(ChatError):
+    """A fan-out was handed on more than FANOUT_MAX_HOPS times: a runaway chain is stopped here, and
+    the invocation fails so Lambda sends its event (the unfinished job) to the on-failure destination."""
+
+    code = "FANOUT_HOP_LIMIT"
+
+
 class ConnectionNotRegistered(NotFound):
     code = "NOT_CONNECTED"
 

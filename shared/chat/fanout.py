@@ -15,6 +15,13 @@
   as soon as it is read, to its own asynchronous continuation: a 10-page audience is delivered by
   10 invocations in parallel instead of one after the other. Pages are disjoint, so nobody gets
   the frame twice; each continuation checkpoints like any other.
+- Hop cap: every hand-off is one hop further down its chain; a hand-off beyond FANOUT_MAX_HOPS
+  raises FanoutHopLimit instead ("fan-out hop limit reached" in the log, a metric filter counts it),
+  so a runaway self-invoking chain stops; the failed invocation's event (the unfinished job) goes to
+  the function's on-failure destination, where it can be inspected and replayed. Lambda's own
+  recursive-loop detection would stop a Lambda->Lambda chain after about 16 invocations and drop
+  the event; Terraform sets the continuation worker's recursion config to Allow and relies on this
+  cap instead.
 - The continuation worker checkpoints after every chunk (chat.checkpoints), so when Lambda retries
   a crashed asynchronous invocation it resumes after the last finished chunk: nobody is lost, and
   only the posts of the one chunk in flight at the crash can be repeated (same messageId, which
@@ -35,7 +42,14 @@ from typing import Any
 from chat import registry
 from chat.clients import lambda_client
 from chat.config import Settings
-from chat.errors import ConfigurationError, ConnectionGone, DeliveryFailed, PayloadTooLarge, Throttled
+from chat.errors import (
+    ConfigurationError,
+    ConnectionGone,
+    DeliveryFailed,
+    FanoutHopLimit,
+    PayloadTooLarge,
+    Throttled,
+)
 from chat.logs import get_logger, log_event
 from chat.management import Connections
 
@@ -192,7 +206,7 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
             spill += ids[room:]
             while len(spill) >= size:  # every further full page goes to a parallel continuation
                 part, spill = spill[:size], spill[size:]
-                hand_off(_continuation(job, [], None, part), settings)
+                hand_off(_continuation(job, [], None, part, settings), settings)
                 report.continued = True
                 report.scattered += 1
         pending += spill  # less than a page left over: not worth an invocation
@@ -222,7 +236,7 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
 def _handed_off(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor, pending: list[str],
                 report: DeliveryReport, settings: Settings,
                 hand_off: Callable[[FanoutJob, Settings], None]) -> DeliveryReport:
-    rest = _continuation(job, segments, cursor, pending)
+    rest = _continuation(job, segments, cursor, pending, settings)
     hand_off(rest, settings)
     report.continued = True
     log_event(log, 20, "fan-out handed off", pending=len(pending), segments_left=len(segments),
@@ -236,8 +250,15 @@ def _rest(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor, pend
 
 
 def _continuation(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor,
-                  pending: list[str]) -> FanoutJob:
-    """The part of ``job`` that another invocation will do: one hop further, with its own checkpoint id."""
+                  pending: list[str], settings: Settings) -> FanoutJob:
+    """The part of ``job`` that another invocation will do: one hop further, with its own checkpoint
+    id; FanoutHopLimit when that hop would exceed FANOUT_MAX_HOPS."""
+    if job.hops + 1 > settings.fanout_max_hops:
+        log_event(log, 40, "fan-out hop limit reached", hops=job.hops, max_hops=settings.fanout_max_hops,
+                  message_id=job.frame.get("messageId"), pending=len(pending), segments_left=len(segments),
+                  job_id=job.job_id)
+        raise FanoutHopLimit(f"fan-out {job.job_id or '(first invocation)'} would take hop {job.hops + 1}, "
+                             f"over FANOUT_MAX_HOPS={settings.fanout_max_hops}")
     rest = _rest(job, segments, cursor, pending)
     rest.hops, rest.job_id = job.hops + 1, uuid.uuid4().hex
     return rest

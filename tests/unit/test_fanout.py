@@ -119,3 +119,31 @@ def test_hand_off_without_a_continuation_function_is_a_configuration_error(env):
 def test_connection_rows_written_by_connect_carry_a_shard(aws):
     connect("c1=", "u_1")
     assert 0 <= Connection.get("c1=").shard < get_settings().broadcast_shards
+
+
+def test_a_hand_off_beyond_the_hop_cap_stops_the_chain_and_says_so(aws, management, handed_off, env, caplog):
+    # GIVEN a continuation already at FANOUT_MAX_HOPS that runs out of time with work left
+    from chat.errors import FanoutHopLimit
+
+    env.setenv("FANOUT_MAX_HOPS", "3")
+    for i in range(3):
+        connect(f"c{i}=", f"u_{i}", room="lobby")
+    at_cap = job([Segment("room", "lobby")], hops=3, job_id="j3")
+
+    # WHEN it would hand the rest on / THEN it refuses: the invocation fails (its event goes to the
+    # on-failure destination), nothing is handed on, and the log names the message and the hop
+    with pytest.raises(FanoutHopLimit, match="hop 4, over FANOUT_MAX_HOPS=3"):
+        fanout.run(at_cap, get_settings(), remaining_ms=lambda: 0, policy=NO_SLEEP)
+    assert handed_off == [] and management.recipients() == []
+    [record] = [r for r in caplog.records if r.getMessage() == "fan-out hop limit reached"]
+    assert record.levelname == "ERROR"
+    assert record.fields == {"hops": 3, "max_hops": 3, "message_id": None, "pending": 0, "segments_left": 1,
+                             "job_id": "j3"}
+
+
+def test_a_hand_off_within_the_hop_cap_goes_on_one_hop_further(aws, management, handed_off, env):
+    env.setenv("FANOUT_MAX_HOPS", "3")
+    connect("c0=", "u_0", room="lobby")
+    fanout.run(job([Segment("room", "lobby")], hops=2, job_id="j2"), get_settings(), remaining_ms=lambda: 0,
+               policy=NO_SLEEP)
+    assert [j.hops for j in handed_off] == [3]
