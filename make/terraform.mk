@@ -2,18 +2,32 @@
 # tools/tf_e2e.py, tools/tf_static.py, tools/checkov.sh and tools/deploy_fn.py, which all work without make.
 # plan/apply/destroy/outputs/tf-init/tf-validate/tf-e2e need a real `terraform` (TERRAFORM=...) and the
 # hashicorp/aws provider: a local mirror (TF_PROVIDER_MIRROR=..., or discovered) or the registry.
+# Values that reach a recipe from the command line or the environment are taken literally: make would
+# otherwise expand a value such as $(shell ...) when it exports it. ENV and FN are then checked
+# against what the project defines (terraform/envs/*.tfvars, manifest.json) before any shell sees them.
+$(foreach v,ENV FN NAME_PREFIX REGION,$(if $(filter command line environment,$(origin $(v))),$(eval override $(v) := $$(value $(v)))))
 TERRAFORM ?= terraform
 ENV ?= dev
+ENVS = $(basename $(notdir $(wildcard terraform/envs/*.tfvars)))
+MANIFEST_FUNCTIONS = $(shell $(PY) -c 'import json; print(" ".join(json.load(open("manifest.json"))["functions"]))')
+# exact, single-word match: a value with spaces, ';', '%' or quotes never passes
+one_of = $(and $(filter 1,$(words $(1))),$(filter $(1),$(2)),$(if $(findstring %,$(1)),,ok))
+CHECK_ENV = $(if $(call one_of,$(ENV),$(ENVS)),,$(error ENV must be one of: $(ENVS)))
 NAME_PREFIX ?= wschat-$(ENV)
+# tools/deploy_fn.py and tools/tf.py read these from the environment and check them: never recipe text
+export NAME_PREFIX REGION
 BACKEND_CONFIG ?= terraform/backend.hcl
 PLAN_FLAGS ?=
 OUTPUTS_FLAGS ?=
-TF_FLOW = $(PY) tools/tf.py --terraform $(TERRAFORM) --env $(ENV)
+TF_FLOW = $(CHECK_ENV)$(PY) tools/tf.py --terraform $(TERRAFORM) --env $(ENV)
 
-.PHONY: tf-init tf-validate plan plan-summary apply apply-plan destroy outputs deploy-fn tf-e2e tf-fmt tf-static tf-test checkov tf-check
+.PHONY: account-baseline tf-init tf-validate plan plan-summary apply apply-plan destroy outputs deploy-fn tf-e2e tf-fmt tf-static tf-test checkov tf-check
 
 tf-init: venv ## terraform init for ENV: its own state key and data dir (BACKEND_CONFIG=terraform/backend.hcl, no key)
 	@$(TF_FLOW) init --backend-config $(BACKEND_CONFIG)
+
+account-baseline: venv ## Once per account+region: the API Gateway CloudWatch role stage logs need (ENV's region or REGION=; AUTO_APPROVE=1)
+	@$(TF_FLOW) baseline --backend-config $(BACKEND_CONFIG) $(if $(filter 1 true yes,$(AUTO_APPROVE)),--auto-approve)
 
 tf-validate: venv ## terraform init -backend=false + validate with the real AWS provider (local mirror or registry)
 	@$(TF_FLOW) validate
@@ -36,9 +50,8 @@ destroy: venv ## terraform destroy ENV (asks unless AUTO_APPROVE=1; tables need 
 outputs: venv ## terraform output of ENV: wss:// URL, management endpoint, table and function names (OUTPUTS_FLAGS=--json)
 	@$(TF_FLOW) outputs $(OUTPUTS_FLAGS)
 
-deploy-fn: venv ## Rebuild one zip and update only that function's code: make deploy-fn FN=send_message [ENV=dev]
-	@test -n "$(FN)" || { echo "usage: make deploy-fn FN=<manifest function> [ENV=dev|NAME_PREFIX=...]" >&2; exit 2; }
-	@$(PY) tools/deploy_fn.py $(FN) --name-prefix $(NAME_PREFIX)
+deploy-fn: venv ## Redeploy one function's code (and the shared layer if it changed): make deploy-fn FN=send_message [ENV=dev]
+	@$(if $(call one_of,$(FN),$(MANIFEST_FUNCTIONS)),,$(error usage: make deploy-fn FN=<one of: $(MANIFEST_FUNCTIONS)> [ENV=dev|NAME_PREFIX=...]))$(CHECK_ENV)$(PY) tools/deploy_fn.py $(FN)
 
 tf-e2e: venv ## Apply the whole stack to a local AWS (moto), check it, re-plan empty, deploy-fn, destroy: ENV=dev|prod
 	@$(PY) tools/tf_e2e.py --terraform $(TERRAFORM) --env $(ENV) $(TF_E2E_ARGS)

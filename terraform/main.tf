@@ -63,6 +63,7 @@ module "api" {
   routes                         = local.manifest.routes
   authorizer                     = local.manifest.authorizer
   function_names                 = module.functions.function_names
+  function_timeouts              = { for name, fn in local.manifest.functions : name => fn.timeout }
   invoke_arns                    = module.functions.invoke_arns
   throttling_rate_limit          = var.throttling_rate_limit
   throttling_burst_limit         = var.throttling_burst_limit
@@ -81,6 +82,7 @@ module "monitoring" {
   api_id                 = module.api.api_id
   stage_name             = module.api.stage_name
   table_names            = module.tables.table_names
+  async_functions        = module.functions.async_functions
   alarm_topic_enabled    = var.alarm_topic_enabled
   alarm_emails           = var.alarm_emails
   kms_key_arn            = var.kms_key_arn

@@ -64,9 +64,9 @@ variable "api_logging_level" {
 }
 
 variable "manage_apigateway_account" {
-  description = "Manage the per-region API Gateway account CloudWatch role (needed for stage logs). Set false if another stack owns aws_api_gateway_account."
+  description = "Also manage the per-region API Gateway account CloudWatch role that stage logs need. Off by default: it is one setting for the whole account and region, applied once by terraform/account-baseline (docs/terraform.md); turn on only for a stack alone in its account."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "lambda_architecture" {

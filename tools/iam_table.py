@@ -37,8 +37,10 @@ def render(manifest: dict) -> str:
         other = []
         if perms.get("jwtSecret"):
             other.append("`ssm:GetParameter` on the JWT secret parameter; `kms:Decrypt` via SSM if `jwt_secret_kms_key_arn`")
+        if perms["dynamodb"]:
+            other.append("`kms:Decrypt`, `kms:GenerateDataKey` on `kms_key_arn` via DynamoDB, if set")
         if name in async_targets:
-            other.append("`sqs:SendMessage` on its own dead-letter queue")
+            other.append("`sqs:SendMessage` on its own on-failure queue")
         lines.append(
             f"| `{name}` | {fn['memory']} MB / {fn['timeout']} s | {'<br>'.join(grants) or '—'}"
             f" | {', '.join(perms['manageConnections']) or '—'} | {', '.join(perms['invoke']) or '—'}"

@@ -38,6 +38,7 @@ from tf_toolchain import Toolchain, ToolchainMissing, resolve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_DIR = ROOT / "terraform"
+BASELINE = "account-baseline"  # the one-time per-account root (terraform/account-baseline)
 BUILD = ROOT / "build"
 PLANS = BUILD / "terraform"
 STATEFUL_TYPES = ("aws_dynamodb_table",)  # destroying one loses data: plans name them loudly
@@ -123,8 +124,9 @@ class Terraform:
         self.env = env
 
     def __call__(self, *args: str, capture: bool = False, capture_stderr: bool = False,
-                 ok: tuple[int, ...] = (0,), data_dir_override: str | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [self.toolchain.terraform, f"-chdir={TF_DIR}", *args]
+                 ok: tuple[int, ...] = (0,), data_dir_override: str | None = None,
+                 chdir: Path | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [self.toolchain.terraform, f"-chdir={chdir or TF_DIR}", *args]
         run_env = self.toolchain.run_env()
         chosen = data_dir_override or (data_dir(self.env) if self.env else None)
         if chosen:
@@ -170,25 +172,53 @@ def check_state_belongs_to(env: str) -> None:
                         "manages the s3 backend only (see terraform/backend.hcl.example)")
 
 
-def cmd_init(args: argparse.Namespace) -> None:
-    config = Path(args.backend_config).resolve()
+def backend_config(path: str, env: str) -> Path:
+    config = Path(path).resolve()
     if not config.is_file():
-        raise FlowError(f"no backend configuration {args.backend_config}: copy terraform/backend.hcl.example "
+        raise FlowError(f"no backend configuration {path}: copy terraform/backend.hcl.example "
                         "to terraform/backend.hcl and fill in the bucket and region")
     if re.search(r"(?m)^\s*key\s*=", config.read_text()):
-        raise FlowError(f"{args.backend_config} sets `key`: remove it, `make tf-init ENV=...` gives every "
-                        f"environment its own key ({state_key(args.env)} for {args.env})")
+        raise FlowError(f"{path} sets `key`: remove it, `make tf-init ENV=...` gives every "
+                        f"environment its own key ({state_key(env)} for {env})")
+    return config
+
+
+def env_region(env: str) -> str:
+    found = re.search(r'(?m)^\s*region\s*=\s*"([^"]+)"', var_file(env).read_text())
+    if not found:
+        raise FlowError(f"terraform/envs/{env}.tfvars sets no region: give --region")
+    return found.group(1)
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    config = backend_config(args.backend_config, args.env)
     tf = Terraform(args.terraform, args.env)
     tf("init", "-input=false", "-reconfigure", f"-backend-config={config}",
        f"-backend-config=key={state_key(args.env)}")
     print(f"initialised ENV={args.env}: state {state_key(args.env)}, data dir terraform/{data_dir(args.env)}")
 
 
+def cmd_baseline(args: argparse.Namespace) -> None:
+    """The one-time account baseline (terraform/account-baseline) of a region: its own state key."""
+    region = args.region or os.environ.get("REGION") or env_region(args.env)
+    if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", region):
+        raise FlowError(f"{region!r} is not an AWS region name such as eu-west-1")
+    config = backend_config(args.backend_config, args.env)
+    key = f"{manifest()['service']}/account-baseline/{region}/terraform.tfstate"
+    tf = Terraform(args.terraform, None)
+    where = {"data_dir_override": f".terraform/baseline-{region}", "chdir": TF_DIR / BASELINE}
+    tf("init", "-input=false", "-reconfigure", f"-backend-config={config}", f"-backend-config=key={key}", **where)
+    tf("apply", "-input=false", f"-var=region={region}", *(["-auto-approve"] if args.auto_approve else []), **where)
+    print(f"account baseline of {region} applied (state {key}): stage logging works for every stack there")
+
+
 def cmd_validate(args: argparse.Namespace) -> None:
+    """Both roots: the stack (terraform/) and the one-time account baseline (terraform/account-baseline)."""
     tf = Terraform(args.terraform, None)
     print(f"terraform {tf.toolchain.terraform_version}, provider from {tf.toolchain.provider_source}")
-    tf("init", "-input=false", "-backend=false", data_dir_override=".terraform/validate")
-    tf("validate", data_dir_override=".terraform/validate")
+    for root in (TF_DIR, TF_DIR / BASELINE):
+        tf("init", "-input=false", "-backend=false", data_dir_override=".terraform/validate", chdir=root)
+        tf("validate", data_dir_override=".terraform/validate", chdir=root)
 
 
 def summarise(tf: Terraform, plan: Path) -> dict[str, Any]:
@@ -206,12 +236,21 @@ def summarise(tf: Terraform, plan: Path) -> dict[str, Any]:
         if any(f".{kind}." in f".{address}" for kind in STATEFUL_TYPES)
     )
     outputs_change = any(c["actions"] != ["no-op"] for c in shown.get("output_changes", {}).values())
+    # check blocks (e.g. functions' deployed_code_is_the_build) that failed against the refreshed state:
+    # drift a plan cannot show as a diff, such as code pushed by deploy-fn.
+    drift = [
+        {"check": check["address"].get("to_display", check["address"].get("name", "?")),
+         "problems": [problem["message"] for instance in check.get("instances", [])
+                      for problem in instance.get("problems", [])]}
+        for check in shown.get("checks", []) if check.get("status") == "fail"
+    ]
     return {
         "state_key": None,
         "has_changes": any(actions.values()) or outputs_change,
         "counts": {k: len(v) for k, v in actions.items()},
         "actions": actions,
         "stateful_resources_lost": stateful_lost,
+        "drift": drift,
     }
 
 
@@ -233,8 +272,11 @@ def cmd_plan(args: argparse.Namespace) -> None:
     if summary["stateful_resources_lost"]:
         print("WARNING: this plan destroys or replaces tables (their data is lost): "
               + ", ".join(summary["stateful_resources_lost"]), file=sys.stderr)
-    if args.expect_no_changes and summary["has_changes"]:
+    for found in summary["drift"]:
+        print(f"DRIFT ({found['check']}): " + " ".join(found["problems"]), file=sys.stderr)
+    if args.expect_no_changes and (summary["has_changes"] or summary["drift"]):
         changed = [f"{kind}: {address}" for kind, addresses in summary["actions"].items() for address in addresses]
+        changed += [f"drift: {found['check']}" for found in summary["drift"]]
         raise FlowError(f"ENV={args.env} has drifted from the configuration (expected no changes): "
                         + ("; ".join(changed) or "output values change"))
 
@@ -293,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("--backend-config", default="terraform/backend.hcl",
                       help="bucket, region, ... (no key; see terraform/backend.hcl.example)")
     sub.add_parser("validate", help="init -backend=false + validate with the real provider")
+    baseline = sub.add_parser("baseline", help="apply terraform/account-baseline once per account and region")
+    baseline.add_argument("--region", help="default: REGION, else the region of terraform/envs/<env>.tfvars")
+    baseline.add_argument("--backend-config", default="terraform/backend.hcl")
+    baseline.add_argument("--auto-approve", action="store_true")
     plan = sub.add_parser("plan", help="plan -out build/terraform/<env>.tfplan, record the zips, summarise")
     plan.add_argument("--no-lock", action="store_true", help="do not take the state lock (read-only PR plans)")
     plan.add_argument("--expect-no-changes", action="store_true", help="fail if the plan changes anything")
@@ -303,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs = sub.add_parser("outputs", help="terraform output")
     outputs.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    commands = {"init": cmd_init, "validate": cmd_validate, "plan": cmd_plan, "summary": cmd_summary,
+    commands = {"init": cmd_init, "validate": cmd_validate, "baseline": cmd_baseline, "plan": cmd_plan, "summary": cmd_summary,
                 "apply": cmd_apply, "destroy": cmd_destroy, "outputs": cmd_outputs}
     try:
         commands[args.command](args)

@@ -195,9 +195,10 @@ class Run:
         finally:
             self.timings[name] = round(time.monotonic() - started, 1)
 
-    def make(self, *args: str, expect_fail: bool = False) -> subprocess.CompletedProcess[str]:
-        cmd = ["make", "--no-print-directory", "-C", str(self.scratch), *args, f"ENV={self.env_name}"]
-        log("$ " + " ".join(["make", *args, f"ENV={self.env_name}"]))
+    def make(self, *args: str, expect_fail: bool = False, env: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = env or self.env_name
+        cmd = ["make", "--no-print-directory", "-C", str(self.scratch), *args, f"ENV={env}"]
+        log("$ " + " ".join(["make", *args, f"ENV={env}"]))
         done = subprocess.run(cmd, env=self.make_env, text=True, capture_output=True, check=False)  # noqa: S603
         if self.args.verbose or (done.returncode != 0 and not expect_fail):
             sys.stderr.write(done.stdout[-6000:] + done.stderr[-6000:])
@@ -218,8 +219,11 @@ class Run:
         start = done.stdout.index("{")
         return {k: v["value"] for k, v in json.loads(done.stdout[start:]).items()}
 
-    def plan_summary(self) -> dict[str, Any]:
-        return json.loads((self.scratch / "build" / "terraform" / f"{self.env_name}.plan.json").read_text())
+    def plan_summary(self, env: str | None = None) -> dict[str, Any]:
+        return json.loads((self.scratch / "build" / "terraform" / f"{env or self.env_name}.plan.json").read_text())
+
+    def function_config(self, function: str) -> dict[str, Any]:
+        return self.cloud.client("lambda").get_function_configuration(FunctionName=function)
 
     def stack(self, tfvars: dict[str, Any]) -> checks.Stack:
         return checks.Stack(json.loads((self.scratch / "manifest.json").read_text()), tfvars, self.outputs(),
@@ -236,6 +240,11 @@ class Run:
                 Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": self.cloud.region})
             self.cloud.client("ssm").put_parameter(Name=tfvars["jwt_secret_parameter"], Type="SecureString",
                                                    Value="tf-e2e-" + os.urandom(16).hex())
+
+        with self.step("account baseline: the API Gateway CloudWatch role, once per account and region"):
+            self.make("account-baseline", f"BACKEND_CONFIG={backend}", "AUTO_APPROVE=1")
+            role = self.cloud.client("apigateway").get_account().get("cloudwatchRoleArn", "")
+            checks.expect(role.endswith(":role/apigateway-cloudwatch-logs"), f"account CloudWatch role set: {role!r}")
 
         with self.step("init"):
             self.make("tf-init", f"BACKEND_CONFIG={backend}")
@@ -283,28 +292,70 @@ class Run:
             counted.update(checks.check_functions(stack, self.build_zips()))
             counted.update(checks.check_tables(stack, TABLE_MODELS))
             counted.update(checks.check_roles(stack))
+            counted.update(checks.check_async(stack))
             self.facts["checked"] = counted
 
         with self.step("a second plan is empty"):
             self.make("plan", "PLAN_FLAGS=--expect-no-changes")
 
-        with self.step("deploy-fn with changed code, then back"):
-            lam = self.cloud.client("lambda")
-            function = f"{tfvars['name_prefix']}-send_message"
-            planned = lam.get_function_configuration(FunctionName=function)["CodeSha256"]
-            handler = scratch / "functions" / "send_message" / "handler.py"
+        # One direction is enough to show it (and saves a plan in prod's run): dev plans prod.
+        if env == "dev" and (scratch / "terraform" / "envs" / "prod.tfvars").is_file():
+            other = "prod"
+            with self.step(f"ENV={other} gets its own state: planning it never touches {env}'s"):
+                refused = self.make("plan", env=other, expect_fail=True)
+                checks.expect(f"make tf-init ENV={other}" in refused.stderr,
+                              f"an uninitialised ENV is refused: {refused.stderr[-600:]}")
+                self.make("tf-init", f"BACKEND_CONFIG={backend}", env=other)
+                self.make("plan", env=other)
+                counts = self.plan_summary(other)["counts"]
+                checks.expect(counts["update"] == counts["delete"] == counts["replace"] == 0 and counts["create"] > 0,
+                              f"{other}'s first plan only creates (its own, empty state): {counts}")
+
+        lam = self.cloud.client("lambda")
+        function = f"{tfvars['name_prefix']}-send_message"
+        planned = self.function_config(function)
+        handler = scratch / "functions" / "send_message" / "handler.py"
+        with self.step("deploy-fn with changed code: a new CodeSha256, reported as drift by the next plan"):
             source = handler.read_text()
             handler.write_text(source + f"\n# tf-e2e redeploy {time.time_ns()}\n")
             self.make("deploy-fn", "FN=send_message")
-            changed = lam.get_function_configuration(FunctionName=function)["CodeSha256"]
+            changed = self.function_config(function)["CodeSha256"]
             rebuilt = (scratch / "build" / "functions" / "send_message.zip").read_bytes()
-            checks.expect(changed != planned, "deploy-fn changed the function's code")
+            checks.expect(changed != planned["CodeSha256"], "deploy-fn changed the function's code")
             checks.equal(changed, checks.code_sha256(rebuilt), "CodeSha256 after deploy-fn")
             handler.write_text(source)
+            self.make("plan")  # rebuilds the original zip: what main would apply
+            drift = self.plan_summary()["drift"]
+            checks.expect(any(function in problem for found in drift for problem in found["problems"]),
+                          f"the plan reports {function}'s code as drift: {drift}")
+            self.facts["deploy_fn"] = {"planned": planned["CodeSha256"], "changed": changed}
+
+        with self.step("deploy-fn back to the built code"):
             self.make("deploy-fn", "FN=send_message")
-            checks.equal(lam.get_function_configuration(FunctionName=function)["CodeSha256"], planned,
+            checks.equal(self.function_config(function)["CodeSha256"], planned["CodeSha256"],
                          "CodeSha256 after deploying the original code back")
-            self.facts["deploy_fn"] = {"planned": planned, "changed": changed}
+
+        shared_init = scratch / "shared" / "chat" / "__init__.py"
+        with self.step("deploy-fn ships a changed shared layer to the function, and back"):
+            source = shared_init.read_text()
+            shared_init.write_text(source + f"\n# tf-e2e layer change {time.time_ns()}\n")
+            self.make("deploy-fn", "FN=send_message")
+            moved = self.function_config(function)
+            layer_arn = moved["Layers"][0]["Arn"]
+            checks.expect(layer_arn != planned["Layers"][0]["Arn"], "send_message uses a new layer version")
+            name, version = layer_arn.split(":")[-2:]
+            published = lam.get_layer_version(LayerName=name, VersionNumber=int(version))["Content"]["CodeSha256"]
+            checks.equal(published, checks.code_sha256((scratch / "build" / "layer.zip").read_bytes()),
+                         "the new layer version holds the changed build/layer.zip")
+            checks.equal(moved["CodeSha256"], planned["CodeSha256"], "the function's own code is unchanged")
+            shared_init.write_text(source)
+            self.make("deploy-fn", "FN=send_message")
+            checks.equal(self.function_config(function)["Layers"], planned["Layers"],
+                         "send_message is back on Terraform's layer version")
+            self.facts["deploy_fn"]["layer"] = layer_arn
+
+        with self.step("after deploying back, a plan is empty again (no diff, no drift)"):
+            self.make("plan", "PLAN_FLAGS=--expect-no-changes")
 
         if tfvars.get("deletion_protection", True):
             with self.step("turn deletion protection off (plan + apply), as docs/terraform.md says"):

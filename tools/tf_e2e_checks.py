@@ -277,6 +277,9 @@ def actual_grants(document: dict[str, Any], what: str) -> set[tuple[str, str]]:
 
 def check_roles(stack: Stack) -> dict[str, int]:
     iam = stack.client("iam")
+    ours = sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{stack.prefix}-"))
+    equal(ours, sorted(f"{stack.function_name(name)}-role" for name in stack.manifest["functions"]),
+          "the stack's roles (one per function; the account-wide API Gateway role belongs to the baseline)")
     for name in stack.manifest["functions"]:
         role = f"{stack.function_name(name)}-role"
         trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
@@ -316,3 +319,30 @@ def leftovers(client: Callable[[str], Any], prefix: str) -> list[str]:
         if prefix in meta.get("Description", "") and meta["KeyState"] != "PendingDeletion":
             left.append(f"kms key {key['KeyId']} ({meta['KeyState']})")
     return left
+
+
+# ---- Asynchronous fan-out: failures kept, loops allowed but capped, alarms ------------------------
+
+def check_async(stack: Stack) -> dict[str, int]:
+    lam, cloudwatch, logs = stack.client("lambda"), stack.client("cloudwatch"), stack.client("logs")
+    functions = stack.manifest["functions"]
+    async_targets = sorted({target for fn in functions.values() for target in fn["permissions"]["invoke"]})
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix=stack.prefix)["MetricAlarms"]}
+    for name in async_targets:
+        function = stack.function_name(name)
+        queue = stack.arn("sqs", f"{function}-dlq")
+        config = lam.get_function_event_invoke_config(FunctionName=function)
+        equal(config.get("MaximumRetryAttempts"), 1, f"{name} async retries")
+        equal(config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"), queue,
+              f"{name} on-failure destination")
+        expect("DeadLetterConfig" not in lam.get_function_configuration(FunctionName=function),
+               f"{name}: failures go to the on-failure destination, not a second DLQ")
+        for alarm in ("failed-events", "async-events-dropped", "recursive-invocations-dropped", "hop-limit"):
+            expect(f"{stack.prefix}-{name}-{alarm}" in alarms, f"alarm {stack.prefix}-{name}-{alarm} exists")
+        filters = logs.describe_metric_filters(logGroupName=f"/aws/lambda/{function}")["metricFilters"]
+        equal([f["metricTransformations"][0]["metricName"] for f in filters], ["FanoutHopLimitReached"],
+              f"{name} hop-limit metric filter")
+    for name, fn in functions.items():
+        loop = lam.get_function_recursion_config(FunctionName=stack.function_name(name))["RecursiveLoop"]
+        equal(loop, "Allow" if name in fn["permissions"]["invoke"] else "Terminate", f"{name} recursive loop")
+    return {"async_functions": len(async_targets), "alarms": len(alarms)}

@@ -88,11 +88,12 @@ class DeliveryFailed(ChatError):
         self.retryable = retryable
 
 
-class FanoutHopLimit(ChatError):
-    """A fan-out was handed on more than FANOUT_MAX_HOPS times: a runaway chain is stopped here, and
-    the invocation fails so Lambda sends its event (the unfinished job) to the on-failure destination."""
+class FanoutHopLimit(Exception):  # noqa: N818 - named for what happened, like the AWS error names
+    """A fan-out was handed on more than FANOUT_MAX_HOPS times: a runaway chain is stopped here.
 
-    code = "FANOUT_HOP_LIMIT"
+    Deliberately not a ChatError: handlers turn ChatErrors into answers, and this one must fail the
+    invocation, so that Lambda retries it and then sends its event (the unfinished job) to the
+    on-failure destination instead of dropping it."""
 
 
 class ConnectionNotRegistered(NotFound):

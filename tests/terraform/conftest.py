@@ -121,7 +121,7 @@ FUNCTIONS_VARS = {
     "stage_name": "dev",
     "jwt_secret_parameter": "/wschat/test/jwt-secret",
 }
-FUNCTIONS_LOCALS = f'locals {{\n  account_id = "{ACCOUNT}"\n  partition  = "aws"\n}}\n'
+FUNCTIONS_LOCALS = f'locals {{\n  account_id = "{ACCOUNT}"\n  partition  = "aws"\n  dns_suffix = "amazonaws.com"\n}}\n'
 
 
 def evaluate_functions(outputs: dict[str, str], **overrides: Any) -> dict[str, Any]:

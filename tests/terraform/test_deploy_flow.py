@@ -191,3 +191,20 @@ def test_a_mirror_without_the_aws_provider_is_named(flow, monkeypatch, capsys):
     monkeypatch.setenv("TF_PROVIDER_MIRROR", str(flow["tmp"]))
     assert run(flow, "dev", "plan") == 1
     assert "holds no registry.terraform.io/hashicorp/aws provider" in capsys.readouterr().err
+
+
+def test_a_failed_check_block_is_reported_as_drift_and_fails_expect_no_changes(flow, capsys):
+    # GIVEN a plan with no diff but a failed check (code pushed by deploy-fn: the provider shows no diff)
+    flow["show"].write_text(json.dumps({"resource_changes": [], "checks": [{
+        "address": {"kind": "check", "name": "deployed_code_is_the_build",
+                    "to_display": "module.functions.check.deployed_code_is_the_build"},
+        "status": "fail",
+        "instances": [{"status": "fail", "problems": [{"message": "wschat-dev-ping runs abc, build/functions/ping.zip is def"}]}],
+    }]}))
+    # WHEN planned with --expect-no-changes / THEN it fails naming the check, and the summary records it
+    assert run(flow, "dev", "plan", "--expect-no-changes") == 1
+    err = capsys.readouterr().err
+    assert "DRIFT (module.functions.check.deployed_code_is_the_build): wschat-dev-ping runs abc" in err
+    assert "drift: module.functions.check.deployed_code_is_the_build" in err
+    summary = json.loads((flow["build"] / "terraform" / "dev.plan.json").read_text())
+    assert summary["drift"][0]["problems"] == ["wschat-dev-ping runs abc, build/functions/ping.zip is def"]

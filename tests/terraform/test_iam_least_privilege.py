@@ -23,7 +23,7 @@ ASYNC_TARGETS = {target for fn in FUNCTIONS.values() for target in fn["permissio
 KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 
 
-def expected_grants(name: str, jwt_kms_key: str | None = None) -> set[tuple[str, str]]:
+def expected_grants(name: str, jwt_kms_key: str | None = None, table_key: str | None = None) -> set[tuple[str, str]]:
     perms = FUNCTIONS[name]["permissions"]
     log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/wschat-test-{name}:*"
     grants = {("logs:CreateLogStream", log_group), ("logs:PutLogEvents", log_group),
@@ -42,6 +42,8 @@ def expected_grants(name: str, jwt_kms_key: str | None = None) -> set[tuple[str,
             grants.add(("kms:Decrypt", jwt_kms_key))
     if name in ASYNC_TARGETS:
         grants.add(("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:wschat-test-{name}-dlq"))
+    if table_key and perms["dynamodb"]:
+        grants |= {("kms:Decrypt", table_key), ("kms:GenerateDataKey", table_key)}
     return grants
 
 
@@ -110,6 +112,21 @@ def test_jwt_secret_key_decrypt_is_granted_only_to_the_secret_reader_and_only_vi
             if statement["Action"] == ["kms:Decrypt"]:
                 assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
     assert [n for n, fn in FUNCTIONS.items() if fn["permissions"].get("jwtSecret")] == [MANIFEST["authorizer"]["function"]]
+
+
+def test_a_customer_table_key_is_usable_by_exactly_the_roles_that_touch_tables_and_only_via_dynamodb():
+    # GIVEN tables encrypted with a customer KMS key
+    result = evaluate_functions({"policies": "local.policy_documents"}, kms_key_arn=KMS_KEY)
+
+    # THEN each role touching a table may Decrypt/GenerateDataKey with that key, through DynamoDB only;
+    # the others (authorizer, $default) get nothing of it
+    for name, document in result["policies"].items():
+        assert actual_grants(document) == expected_grants(name, table_key=KMS_KEY), name
+        for statement in document["Statement"]:
+            if KMS_KEY in statement["Resource"]:
+                assert statement["Condition"] == {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}}
+    without = [n for n, fn in FUNCTIONS.items() if not fn["permissions"]["dynamodb"]]
+    assert without and all(not any(KMS_KEY in s["Resource"] for s in result["policies"][n]["Statement"]) for n in without)
 
 
 def test_a_permission_on_an_unknown_function_is_rejected():

@@ -12,8 +12,10 @@ from tests.terraform.conftest import (
     FUNCTIONS_VARS,
     MANIFEST,
     MODULES,
+    ROOT,
     TF,
     blocks,
+    evaluate_functions,
     expand_resource,
     first,
     resource,
@@ -93,3 +95,18 @@ def test_asynchronously_invoked_functions_get_a_dead_letter_queue():
     assert targets == {"fanout"}
     queue = resource(FUNCTIONS, "aws_sqs_queue", "dlq")
     assert queue["for_each"] == "${local.dlq_names}" and queue["sqs_managed_sse_enabled"] is True
+
+
+def test_failed_async_events_go_to_the_on_failure_destination_after_one_retry():
+    config = resource(FUNCTIONS, "aws_lambda_function_event_invoke_config", "async")
+    assert config["for_each"] == "${local.dlq_names}" and config["maximum_retry_attempts"] == 1
+    assert first(first(config["destination_config"])["on_failure"])["destination"] == "${aws_sqs_queue.dlq[each.key].arn}"
+
+
+def test_only_a_self_invoking_function_may_loop_and_its_chain_is_capped_in_code():
+    # GIVEN the manifest: fanout hands work to itself / THEN only it gets RecursiveLoop = Allow
+    recursion = resource(FUNCTIONS, "aws_lambda_function_recursion_config", "self_invoking")
+    assert recursion["recursive_loop"] == "Allow" and recursion["for_each"] == "${local.self_invoking_functions}"
+    evaluated = evaluate_functions({"loops": "local.self_invoking_functions"})["loops"]
+    assert evaluated == [n for n, fn in MANIFEST["functions"].items() if n in fn["permissions"]["invoke"]] == ["fanout"]
+    assert "FANOUT_MAX_HOPS" in (ROOT / "shared" / "chat" / "config.py").read_text()

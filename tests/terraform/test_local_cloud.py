@@ -78,19 +78,16 @@ def test_a_stage_cannot_point_at_a_deployment_that_does_not_exist(websocket_api)
         v2.update_stage(ApiId=api["ApiId"], StageName="dev", DeploymentId="nope42")
 
 
-def test_a_functions_dead_letter_config_and_recursion_config_are_kept(cloud):
+def test_a_functions_recursion_config_defaults_to_terminate_and_can_allow_loops(cloud):
     iam, lam = cloud.client("iam"), cloud.client("lambda")
-    role = iam.create_role(RoleName="dlq-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    queue = "arn:aws:sqs:eu-west-1:123456789012:dlq-test"
-    lam.create_function(FunctionName="dlq-test", Role=role, Runtime="python3.12", Handler="handler.lambda_handler",
-                        Code={"ZipFile": lambda_zip()}, DeadLetterConfig={"TargetArn": queue})
-    assert lam.get_function_configuration(FunctionName="dlq-test")["DeadLetterConfig"] == {"TargetArn": queue}
-    lam.update_function_configuration(FunctionName="dlq-test", DeadLetterConfig={"TargetArn": queue + "2"})
-    assert lam.get_function(FunctionName="dlq-test")["Configuration"]["DeadLetterConfig"]["TargetArn"] == queue + "2"
-
-    assert lam.get_function_recursion_config(FunctionName="dlq-test")["RecursiveLoop"] == "Terminate"
-    lam.put_function_recursion_config(FunctionName="dlq-test", RecursiveLoop="Allow")
-    assert lam.get_function_recursion_config(FunctionName="dlq-test")["RecursiveLoop"] == "Allow"
+    role = iam.create_role(RoleName="loop-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(FunctionName="loop-test", Role=role, Runtime="python3.12", Handler="handler.lambda_handler",
+                        Code={"ZipFile": lambda_zip()})
+    assert lam.get_function_recursion_config(FunctionName="loop-test")["RecursiveLoop"] == "Terminate"
+    lam.put_function_recursion_config(FunctionName="loop-test", RecursiveLoop="Allow")
+    assert lam.get_function_recursion_config(FunctionName="loop-test")["RecursiveLoop"] == "Allow"
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        lam.put_function_recursion_config(FunctionName="loop-test", RecursiveLoop="Sometimes")
 
 
 def test_the_managed_cloudwatch_policy_for_api_gateway_exists(cloud):

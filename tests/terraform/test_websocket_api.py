@@ -29,6 +29,7 @@ API_VARS = {
     "authorizer": MANIFEST["authorizer"],
     "function_names": {name: f"wschat-test-{name}" for name in MANIFEST["functions"]},
     "invoke_arns": {name: f"invoke:{name}" for name in MANIFEST["functions"]},
+    "function_timeouts": {name: fn["timeout"] for name, fn in MANIFEST["functions"].items()},
     "throttling_rate_limit": 500,
     "throttling_burst_limit": 1000,
 }
@@ -143,11 +144,45 @@ def test_stage_throttles_logs_json_and_publishes_detailed_metrics():
     assert group["retention_in_days"] == "${var.log_retention_days}"
 
 
+# The $context variables AWS documents for WebSocket access logs
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-logging.html); the HTTP API's
+# $context.integrationErrorMessage and $context.integrationStatus are not among them.
+WEBSOCKET_LOG_VARIABLES = {
+    "apiId", "authorize.error", "authorize.latency", "authorize.status", "authorizer.error",
+    "authorizer.integrationLatency", "authorizer.integrationStatus", "authorizer.latency", "authorizer.requestId",
+    "authorizer.status", "authorizer.principalId", "authenticate.error", "authenticate.latency",
+    "authenticate.status", "connectedAt", "connectionId", "domainName", "error.message", "error.messageString",
+    "error.responseType", "error.validationErrorString", "eventType", "extendedRequestId", "identity.accountId",
+    "identity.apiKey", "identity.apiKeyId", "identity.caller", "identity.cognitoAuthenticationProvider",
+    "identity.sourceIp", "identity.user", "identity.userAgent", "identity.userArn", "integration.error",
+    "integration.integrationStatus", "integration.latency", "integration.requestId", "integration.status",
+    "integrationLatency", "messageId", "requestId", "requestTime", "requestTimeEpoch", "routeKey", "stage",
+    "status", "waf.error", "waf.latency", "waf.status",
+}
+
+
 def test_access_log_format_is_one_json_object_with_the_connection_and_route():
     fmt = evaluate(API, FILES, API_VARS, {"format": "jsonencode(local.access_log_format)"})["format"]
     record = json.loads(fmt)
     assert {"requestId", "connectionId", "routeKey", "eventType", "status", "integrationError"} <= set(record)
     assert all(value.startswith("$context.") for value in record.values())
+
+
+def test_access_log_format_uses_only_variables_aws_documents_for_websocket_apis():
+    record = json.loads(evaluate(API, FILES, API_VARS, {"format": "jsonencode(local.access_log_format)"})["format"])
+    assert {value.removeprefix("$context.") for value in record.values()} <= WEBSOCKET_LOG_VARIABLES
+
+
+def test_every_route_function_times_out_before_the_29_s_integration_timeout():
+    for key, route in ROUTES.items():
+        assert MANIFEST["functions"][route["function"]]["timeout"] < 29, key
+
+
+def test_a_route_function_allowed_29_s_is_rejected():
+    # GIVEN sendMessage's function allowed the whole integration timeout / THEN the module refuses it
+    timeouts = {**API_VARS["function_timeouts"], "send_message": 29}
+    with pytest.raises(AssertionError, match="under 29 s"):
+        evaluate(API, FILES, {**API_VARS, "function_timeouts": timeouts}, {"n": "length(var.routes)"})
 
 
 def test_api_is_websocket_with_the_manifest_route_selection_expression():

@@ -101,3 +101,17 @@ def test_a_retried_worker_that_had_handed_off_resends_the_same_hand_off_only(aws
 
 def test_a_malformed_continuation_event_is_refused_without_retry_storm(aws):
     assert handler("fanout")({"type": "nonsense"}, FakeContext("fanout"))["statusCode"] == 400
+
+
+def test_a_worker_past_the_hop_cap_fails_its_invocation_so_the_event_reaches_the_destination(aws, management, env):
+    # GIVEN a continuation at FANOUT_MAX_HOPS with no time left to deliver
+    from chat.errors import FanoutHopLimit
+
+    env.setenv("FANOUT_MAX_HOPS", "2")
+    event = continuation_event(3)
+    event["hops"] = 2
+    # WHEN the worker runs / THEN the invocation fails (no answer hides it): Lambda retries it, then
+    # sends the event to the on-failure destination; nothing was posted or handed on
+    with pytest.raises(FanoutHopLimit):
+        handler("fanout")(event, FakeContext("fanout", 1))
+    assert management.recipients() == []

@@ -9,7 +9,6 @@ configuration or its assertions:
 |---|---|---|
 | apigatewayv2 Create/Get/GetAll/Update/DeleteDeployment | 404 (no route) | deployments kept per API; CreateDeployment with StageName points that stage at it |
 | apigatewayv2 Stage `deploymentId`, UpdateStage | not stored / not implemented | stored, returned, PATCH updates every documented field |
-| lambda `DeadLetterConfig` | dropped on create and update | stored and returned by GetFunction(Configuration) |
 | apigatewayv2 GetAuthorizers, GetRouteResponses (read back by the checks) | not implemented | listed from what moto stores |
 | apigatewayv2 `apiEndpoint` of a WEBSOCKET API | `https://...` | `wss://{api}.execute-api.{region}.amazonaws.com`, as AWS |
 | lambda Put/GetFunctionRecursionConfig | not implemented | stored per function (default `Terminate`, as AWS) |
@@ -41,6 +40,7 @@ from moto.apigatewayv2.responses import ApiGatewayV2Response  # noqa: E402
 from moto.awslambda import urls as lambda_urls  # noqa: E402
 from moto.awslambda.models import LambdaFunction  # noqa: E402
 from moto.awslambda.responses import LambdaResponse  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
 from moto.core.utils import iso_8601_datetime_without_milliseconds  # noqa: E402
 from moto.moto_api._internal import mock_random  # noqa: E402
 
@@ -184,31 +184,15 @@ class DeploymentResponses:
         return 200, {}, json.dumps(stage.to_json())
 
 
-# ---- Lambda: DeadLetterConfig and the recursion config ---------------------------------------------
+# ---- Lambda: the recursion config ---------------------------------------------
 
 _function_init = LambdaFunction.__init__
-_function_configuration = LambdaFunction.get_configuration
-_function_update = LambdaFunction.update_configuration
 
 
-def _function_init_with_dlq(self: LambdaFunction, account_id: str, spec: dict[str, Any], region: str,
-                            version: str | int = 1) -> None:
+def _function_init_with_recursion_config(self: LambdaFunction, account_id: str, spec: dict[str, Any], region: str,
+                                         version: str | int = 1) -> None:
     _function_init(self, account_id, spec, region, version)
-    self.dead_letter_config = spec.get("DeadLetterConfig") or {}  # type: ignore[attr-defined]
     self.recursive_loop = "Terminate"  # type: ignore[attr-defined]
-
-
-def _function_configuration_with_dlq(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
-    config = _function_configuration(self, on_create)
-    if getattr(self, "dead_letter_config", None):
-        config["DeadLetterConfig"] = self.dead_letter_config  # type: ignore[attr-defined]
-    return config
-
-
-def _function_update_with_dlq(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
-    if "DeadLetterConfig" in config_updates:
-        self.dead_letter_config = config_updates["DeadLetterConfig"] or {}  # type: ignore[attr-defined]
-    return _function_update(self, config_updates)
 
 
 class RecursionResponses:
@@ -222,8 +206,7 @@ class RecursionResponses:
         function = RecursionResponses._function(self)
         loop = json.loads(self.body or "{}").get("RecursiveLoop")
         if loop not in ("Allow", "Terminate"):
-            body = {"Type": "User", "message": f"RecursiveLoop must be Allow or Terminate, got {loop!r}"}
-            return 400, {"x-amzn-errortype": "InvalidParameterValueException"}, json.dumps(body)
+            raise JsonRESTError("InvalidParameterValueException", f"RecursiveLoop must be Allow or Terminate, got {loop!r}")
         function.recursive_loop = loop
         return 200, {}, json.dumps({"RecursiveLoop": loop})
 
@@ -252,9 +235,7 @@ def install() -> None:
     ] = LambdaResponse.dispatch
     for name in ("put_function_recursion_config", "get_function_recursion_config"):
         setattr(LambdaResponse, name, getattr(RecursionResponses, name))
-    LambdaFunction.__init__ = _function_init_with_dlq  # type: ignore[method-assign]
-    LambdaFunction.get_configuration = _function_configuration_with_dlq  # type: ignore[method-assign]
-    LambdaFunction.update_configuration = _function_update_with_dlq  # type: ignore[method-assign]
+    LambdaFunction.__init__ = _function_init_with_recursion_config  # type: ignore[method-assign]
     ApiGatewayV2Response._wschat_ext = True  # type: ignore[attr-defined]
 
 

@@ -5,6 +5,7 @@ data "aws_partition" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
+  dns_suffix = data.aws_partition.current.dns_suffix
   layer_zip  = "${var.build_dir}/layer.zip"
 }
 
@@ -78,8 +79,8 @@ resource "aws_lambda_function" "this" {
   architectures    = [var.architecture]
   memory_size      = each.value.memory
   timeout          = each.value.timeout
-  filename         = "${var.build_dir}/functions/${each.key}.zip"
-  source_code_hash = filebase64sha256("${var.build_dir}/functions/${each.key}.zip")
+  filename         = local.zips[each.key]
+  source_code_hash = filebase64sha256(local.zips[each.key])
   layers           = [aws_lambda_layer_version.this.arn]
   kms_key_arn      = var.kms_key_arn
 
@@ -93,17 +94,10 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
-  dynamic "dead_letter_config" {
-    for_each = contains(local.async_functions, each.key) ? [local.dlq_arns[each.key]] : []
-    content {
-      target_arn = dead_letter_config.value
-    }
-  }
-
   tags = merge(var.tags, { Function = each.key })
 
   # The log group and the policy exist before the first invocation can log or call anything.
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this, aws_sqs_queue.dlq]
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
 
   lifecycle {
     precondition {
@@ -113,11 +107,46 @@ resource "aws_lambda_function" "this" {
   }
 }
 
-# Failed asynchronous fan-out continuations are retried once, then land in the dead-letter queue.
+# Failed asynchronous fan-out continuations are retried once, then go to the on-failure destination
+# (the function's dead-letter queue) with the request and the error: nothing is dropped silently.
+# Recursive-loop detection also sends the events it stops there.
 resource "aws_lambda_function_event_invoke_config" "async" {
   for_each = local.dlq_names
 
   function_name                = aws_lambda_function.this[each.key].function_name
   maximum_retry_attempts       = 1
   maximum_event_age_in_seconds = 3600
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq[each.key].arn
+    }
+  }
+}
+
+# A function that invokes itself (the fan-out worker hands the rest of a big audience to a fresh
+# invocation of itself) forms a Lambda->Lambda chain, which Lambda's recursive-loop detection stops
+# after about 16 invocations, dropping the event. The chain is intentional and bounded in code
+# (FANOUT_MAX_HOPS, with a log line, a metric and the on-failure destination), so it is allowed here.
+resource "aws_lambda_function_recursion_config" "self_invoking" {
+  for_each = local.self_invoking_functions
+
+  function_name  = aws_lambda_function.this[each.key].function_name
+  recursive_loop = "Allow"
+}
+
+# Code pushed by `make deploy-fn` is invisible to plans: the provider no longer compares
+# source_code_hash with AWS (hashicorp/terraform-provider-aws#37669, #42826), so an apply from main
+# would not put main's code back. The refreshed code_sha256 is compared with the zip here instead,
+# and tools/tf.py reports a failed check as drift.
+check "deployed_code_is_the_build" {
+  assert {
+    condition = alltrue([
+      for name, fn in aws_lambda_function.this : fn.code_sha256 == filebase64sha256(local.zips[name])
+    ])
+    error_message = "Lambda code differs from build/ (deployed with make deploy-fn?): ${join(", ", [
+      for name, fn in aws_lambda_function.this : "${fn.function_name} runs ${fn.code_sha256}, build/functions/${name}.zip is ${filebase64sha256(local.zips[name])}"
+      if fn.code_sha256 != filebase64sha256(local.zips[name])
+    ])}. Terraform will not put the build's code back: run make deploy-fn FN=<name> from the commit you want."
+  }
 }

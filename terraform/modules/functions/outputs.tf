@@ -32,3 +32,14 @@ output "layer_arn" {
   description = "ARN (with version) of the shared layer."
   value       = aws_lambda_layer_version.this.arn
 }
+
+output "async_functions" {
+  description = "Asynchronously invoked function (manifest name) -> its Lambda name, failure queue and log group, for the alarms."
+  value = {
+    for name, queue in aws_sqs_queue.dlq : name => {
+      function_name  = aws_lambda_function.this[name].function_name
+      queue_name     = queue.name
+      log_group_name = aws_cloudwatch_log_group.this[name].name
+    }
+  }
+}

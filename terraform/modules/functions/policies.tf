@@ -3,6 +3,7 @@
 # this file without a provider and compare every role with the manifest.
 locals {
   function_names = { for name in keys(var.functions) : name => "${var.name_prefix}-${name}" }
+  zips           = { for name in keys(var.functions) : name => "${var.build_dir}/functions/${name}.zip" }
   function_arns = {
     for name, function_name in local.function_names :
     name => "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${function_name}"
@@ -15,8 +16,9 @@ locals {
 
   # Functions some other function invokes asynchronously (the fan-out continuation worker): they get
   # a dead-letter queue, since a failed async event is otherwise dropped after two retries.
-  async_functions = toset(flatten([for fn in values(var.functions) : fn.permissions.invoke]))
-  dlq_names       = { for name in local.async_functions : name => "${local.function_names[name]}-dlq" }
+  async_functions         = toset(flatten([for fn in values(var.functions) : fn.permissions.invoke]))
+  self_invoking_functions = toset([for name, fn in var.functions : name if contains(fn.permissions.invoke, name)])
+  dlq_names               = { for name in local.async_functions : name => "${local.function_names[name]}-dlq" }
   dlq_arns = {
     for name, queue in local.dlq_names : name => "arn:${local.partition}:sqs:${var.region}:${local.account_id}:${queue}"
   }
@@ -84,7 +86,18 @@ locals {
           Effect    = "Allow"
           Action    = ["kms:Decrypt"]
           Resource  = [var.jwt_secret_kms_key_arn]
-          Condition = { StringEquals = { "kms:ViaService" = "ssm.${var.region}.amazonaws.com" } }
+          Condition = { StringEquals = { "kms:ViaService" = "ssm.${var.region}.${local.dns_suffix}" } }
+        }
+      ],
+      # Tables encrypted with a customer key: whoever reads or writes one needs these two on that key,
+      # and only through DynamoDB.
+      length(fn.permissions.dynamodb) == 0 || var.kms_key_arn == null ? [] : [
+        {
+          Sid       = "UseTableKeyViaDynamoDB"
+          Effect    = "Allow"
+          Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+          Resource  = [var.kms_key_arn]
+          Condition = { StringEquals = { "kms:ViaService" = "dynamodb.${var.region}.${local.dns_suffix}" } }
         }
       ],
       !contains(local.async_functions, name) ? [] : [

@@ -157,7 +157,7 @@ variable "function_settings" {
     condition = alltrue([for name in keys(var.function_settings) : contains([
       "CONNECTION_TTL_SECONDS", "MESSAGE_RETENTION_DAYS", "IDEMPOTENCY_TTL_SECONDS", "MAX_TEXT_CHARS",
       "MAX_ROOMS_PER_CONNECTION", "FANOUT_CONCURRENCY", "FANOUT_PAGE_SIZE", "FANOUT_TIME_MARGIN_MS",
-      "BROADCAST_SHARDS", "RATE_LIMIT_PER_MINUTE",
+      "FANOUT_MAX_HOPS", "BROADCAST_SHARDS", "RATE_LIMIT_PER_MINUTE",
     ], name)])
     error_message = "function_settings accepts only the tunables of shared/chat/config.py (table names, endpoint, JWT and LOG_LEVEL are set by Terraform)."
   }
@@ -192,7 +192,7 @@ variable "jwt_audience" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer KMS key for the log groups and the environment variables (its key policy must allow CloudWatch Logs); null uses AWS managed encryption."
+  description = "Customer KMS key of the tables, log groups and environment variables (its key policy must allow CloudWatch Logs); every role that touches a table gets kms:Decrypt and kms:GenerateDataKey on it, via DynamoDB only. null uses AWS managed encryption."
   type        = string
   default     = null
 }

@@ -71,6 +71,30 @@ locals {
     execution-errors   = "ExecutionError"
   }
 
+  # Asynchronous fan-out continuations: an event that failed twice (on-failure queue not empty), was
+  # dropped (too old, or throttled past its retries), was stopped as a recursive loop, or a chain
+  # that hit FANOUT_MAX_HOPS. Each means recipients still waiting for a message.
+  async_alarms = merge([
+    for name, fn in var.async_functions : {
+      "${name}-failed-events" = {
+        namespace  = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", statistic = "Maximum"
+        dimensions = { QueueName = fn.queue_name }, description = "${fn.queue_name}: failed events waiting (inspect, then replay)"
+      }
+      "${name}-async-events-dropped" = {
+        namespace  = "AWS/Lambda", metric = "AsyncEventsDropped", statistic = "Sum"
+        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: asynchronous events dropped"
+      }
+      "${name}-recursive-invocations-dropped" = {
+        namespace  = "AWS/Lambda", metric = "RecursiveInvocationsDropped", statistic = "Sum"
+        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: invocations stopped as a recursive loop"
+      }
+      "${name}-hop-limit" = {
+        namespace  = var.metrics_namespace, metric = "FanoutHopLimitReached", statistic = "Sum"
+        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: a fan-out chain reached FANOUT_MAX_HOPS"
+      }
+    }
+  ]...)
+
   table_alarms = merge([
     for name, table_name in var.table_names : {
       "${name}-read-throttles"  = { table_name = table_name, metric = "ReadThrottleEvents" }
@@ -115,6 +139,44 @@ resource "aws_cloudwatch_metric_alarm" "api" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+}
+
+# The continuation worker logs "fan-out hop limit reached" (chat.fanout) when it stops a chain.
+resource "aws_cloudwatch_log_metric_filter" "hop_limit" {
+  for_each = var.async_functions
+
+  name           = "${var.name_prefix}-${each.key}-hop-limit"
+  log_group_name = each.value.log_group_name
+  pattern        = "{ $.message = \"fan-out hop limit reached\" }"
+
+  metric_transformation {
+    namespace  = var.metrics_namespace
+    name       = "FanoutHopLimitReached"
+    value      = "1"
+    unit       = "Count"
+    dimensions = { FunctionName = "$.function" }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "async" {
+  for_each = local.async_alarms
+
+  alarm_name          = "${var.name_prefix}-${each.key}"
+  alarm_description   = "${each.value.description} (>= 1 in ${var.period_seconds} s)"
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = var.period_seconds
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  depends_on = [aws_cloudwatch_log_metric_filter.hop_limit]
 }
 
 resource "aws_cloudwatch_metric_alarm" "dynamodb" {

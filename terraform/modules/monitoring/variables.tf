@@ -18,6 +18,27 @@ variable "stage_name" {
   type        = string
 }
 
+variable "async_functions" {
+  description = "Asynchronously invoked function -> { function_name, queue_name (its on-failure queue), log_group_name }: alarms on failed and dropped events and on the fan-out hop cap."
+  type = map(object({
+    function_name  = string
+    queue_name     = string
+    log_group_name = string
+  }))
+  default = {}
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the stack's own metrics (FunctionName dimension = the Lambda function name, unique per stack)."
+  type        = string
+  default     = "wschat"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9./#:_-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace: 1-255 of A-Z a-z 0-9 . / # : _ -, not starting with AWS/."
+  }
+}
+
 variable "table_names" {
   description = "Logical table name -> DynamoDB table name (read/write throttle alarms)."
   type        = map(string)

@@ -30,6 +30,10 @@ resource "aws_apigatewayv2_integration" "this" {
   integration_method = "POST"
   integration_uri    = var.invoke_arns[each.value.function]
   description        = "${each.key} -> ${each.value.function}"
+
+  # WebSocket integrations time out at 29 s (the most API Gateway allows); var.function_timeouts keeps
+  # every route's function under it, so the function answers before the gateway gives up.
+  timeout_milliseconds = local.integration_timeout_ms
 }
 
 resource "aws_apigatewayv2_route" "this" {
@@ -116,45 +120,15 @@ resource "aws_apigatewayv2_stage" "this" {
   tags = var.tags
 
   # Stage logging fails unless the account has an API Gateway CloudWatch role.
-  depends_on = [aws_api_gateway_account.this]
+  depends_on = [module.account]
 }
 
-# Account-level (per region) setting: API Gateway needs a role to write execution/access logs.
-data "aws_iam_policy_document" "assume_apigateway" {
-  count = var.manage_account_cloudwatch_role ? 1 : 0
+# Account-level (per region) setting that stage logging requires. Off by default: it is one setting
+# for every API in the account and region, owned by the one-time baseline (terraform/account-baseline).
+module "account" {
+  source = "../apigateway_account"
+  count  = var.manage_account_cloudwatch_role ? 1 : 0
 
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["apigateway.amazonaws.com"]
-    }
-  }
+  role_name = "${var.name_prefix}-apigateway-cloudwatch"
+  tags      = var.tags
 }
-
-resource "aws_iam_role" "apigateway_cloudwatch" {
-  count = var.manage_account_cloudwatch_role ? 1 : 0
-
-  name               = "${var.name_prefix}-apigateway-cloudwatch"
-  description        = "Lets API Gateway write execution and access logs to CloudWatch Logs"
-  assume_role_policy = data.aws_iam_policy_document.assume_apigateway[0].json
-  tags               = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "apigateway_cloudwatch" {
-  count = var.manage_account_cloudwatch_role ? 1 : 0
-
-  role       = aws_iam_role.apigateway_cloudwatch[0].name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-}
-
-resource "aws_api_gateway_account" "this" {
-  count = var.manage_account_cloudwatch_role ? 1 : 0
-
-  cloudwatch_role_arn = aws_iam_role.apigateway_cloudwatch[0].arn
-
-  depends_on = [aws_iam_role_policy_attachment.apigateway_cloudwatch]
-}
-
-data "aws_partition" "current" {}

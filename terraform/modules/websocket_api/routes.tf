@@ -5,6 +5,11 @@ locals {
 
   authorized_routes = { for key, route in var.routes : key => route if route.authorizer }
 
+  integration_timeout_ms = 29000 # also in var.function_timeouts' validation
+
+  # Only variables AWS documents for WebSocket access logs (websocket-api-logging): the HTTP API's
+  # $context.integrationErrorMessage / $context.integrationStatus are $context.integration.* here.
+
   access_log_format = {
     requestId          = "$context.requestId"
     extendedRequestId  = "$context.extendedRequestId"
@@ -17,9 +22,11 @@ locals {
     messageId          = "$context.messageId"
     status             = "$context.status"
     error              = "$context.error.message"
-    integrationStatus  = "$context.integrationStatus"
-    integrationError   = "$context.integrationErrorMessage"
-    integrationLatency = "$context.integrationLatency"
+    integrationStatus  = "$context.integration.status"
+    lambdaStatus       = "$context.integration.integrationStatus"
+    integrationError   = "$context.integration.error"
+    integrationLatency = "$context.integration.latency"
+    authorizerStatus   = "$context.authorizer.status"
     authorizerError    = "$context.authorizer.error"
     principalId        = "$context.authorizer.principalId"
   }

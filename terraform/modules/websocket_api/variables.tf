@@ -51,6 +51,16 @@ variable "function_names" {
   type        = map(string)
 }
 
+variable "function_timeouts" {
+  description = "Manifest function name -> its timeout in seconds (each route's must stay under the 29 s integration timeout)."
+  type        = map(number)
+
+  validation {
+    condition     = alltrue([for key, route in var.routes : lookup(var.function_timeouts, route.function, 29) < 29])
+    error_message = "Every route's function must time out in under 29 s, the WebSocket integration timeout: otherwise the gateway gives up first and the client gets an error frame. Lower its timeout in manifest.json."
+  }
+}
+
 variable "invoke_arns" {
   description = "Manifest function name -> Lambda invoke ARN (for the AWS_PROXY integrations)."
   type        = map(string)
@@ -90,9 +100,9 @@ variable "kms_key_arn" {
 }
 
 variable "manage_account_cloudwatch_role" {
-  description = "Create the account-level (per region) API Gateway CloudWatch Logs role that stage logging requires. Set false when another stack already manages aws_api_gateway_account."
+  description = "Also manage the account-level (per region) API Gateway CloudWatch role that stage logging requires. Off: one setting serves every API of the account and region, so the one-time baseline (terraform/account-baseline) owns it; turn on only for a stack alone in its account."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "tags" {

@@ -1,0 +1,13 @@
+terraform {
+  required_version = ">= 1.10, < 2.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.100, < 7.0"
+    }
+  }
+
+  # Partial configuration, as the stack's: the same bucket, its own key (docs/terraform.md).
+  backend "s3" {}
+}
