@@ -40,9 +40,10 @@ def make(*args: str, env: dict[str, str] | None = None, timeout: float = 300) ->
 
 
 def write_failing_terraform(path: Path, real: str) -> Path:
-    """A terraform that fails `apply` (as a provider error would) and passes every other call through."""
-    path.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = apply ] && {{ echo "Error: injected apply failure" >&2; '
-                    f'exit 1; }}; done\nexec "{real}" "$@"\n')
+    """A terraform that fails the stack's `apply <saved plan>` (as a provider error would) and passes
+    every other call through."""
+    path.write_text(f'#!/bin/sh\ncase " $* " in *" apply "*.tfplan*) echo "Error: injected apply failure" >&2; '
+                    f'exit 1;; esac\nexec "{real}" "$@"\n')
     path.chmod(0o755)
     return path
 
