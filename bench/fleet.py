@@ -56,9 +56,10 @@ class Watch:
 
 
 class Fleet:
-    def __init__(self, ws_url: str, secret: str = DEV_JWT_SECRET) -> None:
+    def __init__(self, ws_url: str, secret: str = DEV_JWT_SECRET, claims: dict[str, Any] | None = None) -> None:
         self.ws_url = ws_url
         self.secret = secret
+        self.claims = dict(claims or {})  # extra token claims (iss/aud where the authorizer requires them)
         self.clients: list[Client] = []
         self.received: dict[str, int] = defaultdict(int)
         self.duplicates: dict[str, int] = defaultdict(int)
@@ -82,7 +83,7 @@ class Fleet:
         return new
 
     async def _open(self, c: Client) -> None:
-        token = mint_token(c.user, self.secret, ttl_seconds=7200)
+        token = mint_token(c.user, self.secret, ttl_seconds=7200, **self.claims)
         url = f"{self.ws_url}?token={token}" + (f"&room={c.room}" if c.room else "")
         for attempt in range(CONNECT_ATTEMPTS):
             try:
