@@ -281,6 +281,8 @@ def fetch_json(url: str, timeout_s: float) -> Any:
         error = holder["error"]
         if isinstance(error, IdentityProviderUnavailable):
             raise error
+        if isinstance(error, TimeoutError):  # a socket timeout of the helper, at the same deadline
+            raise IdentityProviderUnavailable(f"{_shown(url)}: no complete answer within {timeout_s * 1000:.0f} ms")
         raise IdentityProviderUnavailable(f"{_shown(url)}: {type(error).__name__}: {error}") from error
     return holder["value"]
 
