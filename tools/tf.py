@@ -59,8 +59,11 @@ def _shown(path: Path) -> Path:
 
 
 def expected_zips(build: Path) -> list[Path]:
+    """Every zip Terraform may read: the functions, the layer, and the crypto layer(s) that were built
+    (build/crypto-layer-<architecture>.zip; Terraform reads the one of lambda_architecture in oidc mode)."""
     manifest = json.loads((ROOT / "manifest.json").read_text())
-    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(manifest["functions"]))]
+    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(manifest["functions"])),
+            *sorted(build.glob("crypto-layer-*.zip"))]
 
 
 def zip_hashes(build: Path | None = None) -> dict[str, str]:

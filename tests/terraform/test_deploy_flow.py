@@ -24,6 +24,7 @@ def flow(tmp_path, monkeypatch):
         (build / "functions").mkdir(parents=True, exist_ok=True)
         (build / "functions" / f"{name}.zip").write_bytes(name.encode())
     (build / "layer.zip").write_bytes(b"layer")
+    (build / "crypto-layer-arm64.zip").write_bytes(b"crypto")
     log = tmp_path / "terraform.log"
     fake = tmp_path / "terraform"
     fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\nfor a in "$@"; do case "$a" in -out=*) touch "${{a#-out=}}";; esac; done\n')
@@ -40,7 +41,8 @@ def calls(flow) -> list[str]:
 def test_plan_saves_the_plan_and_records_every_zip(flow):
     assert tf_flow.main(["--terraform", flow["terraform"], "--env", "dev", "plan"]) == 0
     recorded = json.loads((flow["build"] / "terraform" / "dev.zips.json").read_text())
-    assert set(recorded) == {"build/layer.zip", *(f"build/functions/{n}.zip" for n in MANIFEST["functions"])}
+    assert set(recorded) == {"build/layer.zip", "build/crypto-layer-arm64.zip",
+                             *(f"build/functions/{n}.zip" for n in MANIFEST["functions"])}
     assert any(" plan -input=false " in f" {line} " and "-out=" in line for line in calls(flow))
 
 
