@@ -5,6 +5,10 @@ locals {
 
   authorized_routes = { for key, route in var.routes : key => route if route.authorizer }
 
+  # One enabled token source: its expression (a missing token is a 401 before any Lambda runs).
+  # Several: none, since API Gateway ANDs identity sources; the authorizer answers 401 itself.
+  identity_sources = length(var.token_sources) == 1 ? [var.authorizer.tokenSources[var.token_sources[0]]] : []
+
   access_log_format = {
     requestId          = "$context.requestId"
     extendedRequestId  = "$context.extendedRequestId"
