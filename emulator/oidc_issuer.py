@@ -10,11 +10,13 @@ Keys are made by ``cryptography`` and tokens signed by PyJWT: no hand-written cr
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -23,6 +25,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 ALGORITHMS = ("RS256", "ES256")
 TOKEN_USES = ("id", "access")
+DISCOVERY = "/.well-known/openid-configuration"
+JWKS = "/jwks.json"
 
 
 @dataclass(frozen=True)
@@ -129,3 +133,79 @@ class LocalIssuer:
             signer = key or self._signing
         return jwt.encode(payload, signer.private_key, algorithm=signer.algorithm,
                           headers={"kid": signer.kid, **(headers or {})})
+
+
+class IssuerServer:
+    """A :class:`LocalIssuer` served over HTTP on 127.0.0.1 (port from the OS) in a background thread:
+    discovery at ``/.well-known/openid-configuration``, keys at ``/jwks.json``; every request path is
+    recorded. ``mode`` injects faults: "up" (serve), "error" (HTTP 503), "hang" (accept the request,
+    never answer until close()). The benchmarks and tests use it as a stand-in identity provider."""
+
+    def __init__(self, audience: str = "wschat-test", algorithm: str = "RS256") -> None:
+        self.mode = "up"
+        self.paths: list[str] = []
+        self.jwks_override: dict[str, Any] | None = None  # serve this instead of the issuer's JWKS
+        self.discovery_override: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                owner._record(self.path)
+                if owner.mode == "hang":
+                    owner._released.wait()
+                    return
+                if owner.mode == "error":
+                    self._send(503, {"message": "unavailable"})
+                elif self.path == DISCOVERY:
+                    self._send(200, owner.discovery_override or owner.issuer.discovery(owner.url + JWKS))
+                elif self.path == JWKS:
+                    self._send(200, owner.jwks_override or owner.issuer.jwks())
+                else:
+                    self._send(404, {"message": "not found"})
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.issuer = LocalIssuer(self.url, audience, algorithm)
+        # a short poll interval: shutdown() waits for one poll, and every test closes a server
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="jwks-server", daemon=True)
+        self._thread.start()
+
+    def _record(self, path: str) -> None:
+        with self._lock:
+            self.paths.append(path)
+
+    @property
+    def jwks_fetches(self) -> int:
+        with self._lock:
+            return self.paths.count(JWKS)
+
+    @property
+    def requests(self) -> int:
+        with self._lock:
+            return len(self.paths)
+
+    def close(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> IssuerServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
