@@ -105,3 +105,25 @@ async def test_an_external_issuer_is_used_as_configured(dynamodb_endpoint):
             assert stack.auth_info()["localIssuer"] is False
         finally:
             stack.stop()
+
+
+async def test_a_flood_of_unknown_kids_through_the_gateway_costs_at_most_one_fetch_per_interval(dynamodb_endpoint):
+    # GIVEN a stack trusting an external issuer that counts its requests, warmed by one real sign-in
+    with JwksServer("wschat-local") as idp:
+        stack = make_stack(dynamodb_endpoint, auth_mode="oidc", oidc_issuer=idp.url)
+        try:
+            started = time.monotonic()
+            async with await websockets.connect(f"{stack.ws_url}?token={idp.issuer.mint('u_flood_ok')}"):
+                pass
+            assert idp.jwks_fetches == 1
+            # WHEN 200 handshakes arrive with tokens naming made-up kids (signed by an attacker's key)
+            attacker = LocalIssuer(idp.url, "wschat-local", "ES256")
+            statuses = [await status_of(f"{stack.ws_url}?token=" + attacker.mint("mallory", headers={"kid": f"x-{i}"}))
+                        for i in range(200)]
+            # THEN every one is denied, and the JWKS was fetched at most once more per 10 s interval
+            assert statuses == [403] * 200
+            intervals_passed = int((time.monotonic() - started) // 10)  # OIDC_JWKS_MIN_REFRESH_SECONDS
+            assert idp.jwks_fetches <= 1 + intervals_passed
+            print(f"\nunknown-kid flood: 200 handshakes -> {idp.jwks_fetches} JWKS fetches in total")
+        finally:
+            stack.stop()
