@@ -339,7 +339,7 @@ class LocalStack:
         return "\n".join([
             "",
             "  Local stack is up (API Gateway WebSocket emulator; not AWS)",
-            f"  WebSocket (clients):     {self.ws_url}?token=<jwt>   (or Sec-WebSocket-Protocol: wschat, bearer.<jwt>)",
+            f"  WebSocket (clients):     {self._client_hint()}",
             f"  Authorizer:              {self._auth_banner()}",
             f"  Management endpoint:     {self.management_url}",
             f"      boto3.client('apigatewaymanagementapi', endpoint_url='{self.management_url}')",
@@ -355,6 +355,13 @@ class LocalStack:
             "",
         ])
 
+
+    def _client_hint(self) -> str:
+        ways = {"query": f"{self.ws_url}?token=<jwt>", "subprotocol": "Sec-WebSocket-Protocol: wschat, bearer.<jwt>"}
+        first, *rest = [ways[source] for source in self.config.token_sources]
+        if first.startswith("Sec-"):
+            first = f"{self.ws_url}   with {first}"
+        return first + "".join(f"   (or {other})" for other in rest)
 
     def _auth_banner(self) -> str:
         sources = "+".join(self.config.token_sources)
