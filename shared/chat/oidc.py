@@ -72,7 +72,7 @@ class OidcVerifier:
             raise ConfigurationError("AUTH_MODE=oidc needs OIDC_ISSUER and OIDC_AUDIENCE")
         if not jwt.algorithms.has_crypto:
             raise ConfigurationError("AUTH_MODE=oidc needs the `cryptography` package: attach the crypto layer "
-                                     "(build/crypto-layer.zip) to the authorizer")
+                                     "(build/crypto-layer-<architecture>.zip, Terraform auth_mode = \"oidc\") to the authorizer")
         self.issuer = settings.oidc_issuer
         self.audiences = frozenset(settings.oidc_audiences)
         self.user_claim = settings.oidc_user_claim
