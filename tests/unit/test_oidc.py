@@ -374,3 +374,11 @@ def test_fetch_count_stays_put_while_a_slow_fetch_is_in_flight(idp, clock):
         t.join(10)
     assert len(errors) == 8
     assert idp.requests == 1
+
+
+def test_oidc_mode_without_cryptography_says_to_attach_the_crypto_layer(idp, monkeypatch):
+    # GIVEN an authorizer deployed in oidc mode without the crypto layer (PyJWT then has no RSA/EC)
+    monkeypatch.setattr(jwt.algorithms, "has_crypto", False)
+    # THEN it refuses to start verifying, naming the fix, instead of denying every token as "unknown kid"
+    with pytest.raises(ConfigurationError, match="crypto-layer"):
+        OidcVerifier(settings_for(idp.url))
