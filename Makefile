@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
+ARCH ?= $(or $(LAMBDA_ARCHITECTURE),arm64)
 
 .PHONY: help venv lock build test unit check lint clean
 
@@ -15,8 +16,8 @@ venv: ## Create/refresh .venv from the pinned requirements/dev.txt
 lock: ## Re-resolve requirements/dev.in into the fully pinned requirements/dev.txt
 	@tools/lock.sh
 
-build: venv ## Build deterministic build/functions/<name>.zip and build/layer.zip; print sizes
-	@$(PY) tools/build.py
+build: venv ## Build deterministic function zips, build/layer.zip and build/crypto-layer-$(ARCH).zip (ARCH=arm64|x86_64)
+	@$(PY) tools/build.py --architecture $(ARCH)
 
 test: ## Run every test suite (bootstraps .venv, tools, browser): the README's test command
 	@tools/test.sh

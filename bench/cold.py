@@ -7,7 +7,10 @@ the same in process CPU time, which other processes on a busy machine barely dis
 reference is the same interpreter doing ``import boto3``, run right after each handler import so
 that every ratio compares two neighbouring runs (the goal uses the median paired CPU-time ratio). ``first_invoke_ms`` is one call of the handler right after the
 import, with its clients created on the way (against the bench's local stack), as the first
-request after a cold start does. Medians of ``runs`` runs (after one unrecorded warm-up that
+request after a cold start does. The row ``authorizer (oidc)`` is the same authorizer with
+AUTH_MODE=oidc: its first invocation also fetches a local issuer's discovery document and JWKS
+(emulator.oidc_issuer.IssuerServer on loopback) and loads cryptography's keys, as a cold container
+in oidc mode does. Medians of ``runs`` runs (after one unrecorded warm-up that
 writes the .pyc files, as a deployed zip would ship them or the runtime would cache them).
 """
 
@@ -27,6 +30,7 @@ import psutil
 
 from emulator import events
 from emulator.config import DEV_JWT_SECRET
+from emulator.oidc_issuer import IssuerServer
 from emulator.tokens import mint_token
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,14 +68,15 @@ print(json.dumps(out))
 """
 CALLER = "coldCallerId="
 ROOM = "coldroom"
+OIDC_ROW = "authorizer (oidc)"
 
 
-def _events(fn: str, stage: str, endpoint: str, api_id: str = "benchapi") -> dict[str, Any]:
+def _events(fn: str, stage: str, endpoint: str, api_id: str = "benchapi", token: str | None = None) -> dict[str, Any]:
     base = events.base_context(connection_id=CALLER, connected_at_ms=int(time.time() * 1000),
                                domain_name="127.0.0.1", stage=stage, api_id=api_id, source_ip="127.0.0.1",
                                user_agent="bench")
     auth = {"principalId": "cold-user", "userId": "cold-user"}
-    token = mint_token("cold-user", DEV_JWT_SECRET)
+    token = token or mint_token("cold-user", DEV_JWT_SECRET)
 
     def message(route: str, body: dict[str, Any]) -> dict[str, Any]:
         return events.message_event(base, route_key=route, request_id="r1", body=json.dumps(body), authorizer=auth)
@@ -103,7 +108,8 @@ def _events(fn: str, stage: str, endpoint: str, api_id: str = "benchapi") -> dic
 
 
 def _child(fn: str, env: dict[str, str], event: dict[str, Any] | None, cwd: str) -> dict[str, Any]:
-    path = [str(REPO / "shared")] + ([] if fn == "boto3" else [str(REPO / "functions" / fn)])
+    folder = "authorizer" if fn == OIDC_ROW else fn
+    path = [str(REPO / "shared")] + ([] if fn == "boto3" else [str(REPO / "functions" / folder)])
     argv = [sys.executable, "-c", CHILD, fn] + ([json.dumps(event)] if event is not None else [])
     child_env = {**env, "PYTHONPATH": os.pathsep.join(path), "PYTHONDONTWRITEBYTECODE": "",
                  "BENCH_CPU": str(max(os.sched_getaffinity(0)))}
@@ -121,15 +127,19 @@ def measure(functions: list[str], handler_env: dict[str, str], stage: str, runs:
     env.update(handler_env)
     env["LOG_LEVEL"] = "WARNING"
     endpoint = handler_env["MANAGEMENT_ENDPOINT"]
-    with tempfile.TemporaryDirectory(prefix="bench-cold-") as cwd:
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as cwd, IssuerServer("bench-oidc") as idp:
+        oidc_env = {**env, "AUTH_MODE": "oidc", "OIDC_ISSUER": idp.url, "OIDC_AUDIENCE": "bench-oidc"}
+        oidc_event = _events("authorizer", stage, endpoint, token=idp.issuer.mint("cold-user"))
         _child("connect", env, _events("connect", stage, endpoint), cwd)  # registers the caller (+ its room)
         _child("boto3", env, None, cwd)  # warm-up
         boto_wall, boto_cpu, rows = [], [], {}
-        for fn in functions:
-            _child(fn, env, None, cwd)  # warm-up: .pyc files
+        rows_to_measure = [*functions, *([OIDC_ROW] if "authorizer" in functions else [])]
+        for fn in rows_to_measure:
+            fn_env = oidc_env if fn == OIDC_ROW else env
+            _child(fn, fn_env, None, cwd)  # warm-up: .pyc files
             imports, cpus, wall_ratio, cpu_ratio, invokes, statuses = [], [], [], [], [], set()
             for i in range(runs):
-                mine = _child(fn, env, None, cwd)
+                mine = _child(fn, fn_env, None, cwd)
                 ref = _child("boto3", env, None, cwd)
                 imports.append(mine["import_ms"])
                 cpus.append(mine["import_cpu_ms"])
@@ -141,7 +151,8 @@ def measure(functions: list[str], handler_env: dict[str, str], stage: str, runs:
                     continue
                 if fn == "leave_room":  # leave a room the caller is in, every time
                     _child("join_room", env, _events("join_room", stage, endpoint), cwd)
-                r = _child(fn, env, _events(fn, stage, endpoint), cwd)
+                event = oidc_event if fn == OIDC_ROW else _events(fn, stage, endpoint)
+                r = _child(fn, fn_env, event, cwd)
                 invokes.append(r["first_invoke_ms"])
                 statuses.add(str(r.get("status")))
             med = statistics.median

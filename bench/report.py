@@ -130,7 +130,9 @@ def render(r: dict[str, Any]) -> str:
         parts.append(_table(f"2. Cold start ({cold['runs']} runs: medians, and least CPU), bare `import boto3` = "
                             f"{cold['boto3_import_ms']} ms wall / {cold['boto3_import_cpu_ms']} ms CPU "
                             f"(least {cold['boto3_import_cpu_min_ms']}); "
-                            f"layer.zip = {_fmt(sizes.get('layer'))} B",
+                            f"layer.zip = {_fmt(sizes.get('layer'))} B; "
+                            + ", ".join(f"{name}.zip = {_fmt(size)} B (oidc mode, authorizer only)"
+                                        for name, size in sizes.items() if name.startswith("crypto-layer")),
                             ["function", "import ms", "import CPU ms", "x boto3 (CPU)", "x boto3 (wall)",
                              "least CPU ms", "x boto3 (least)",
                              "1st invoke ms", "import+invoke ms", "status", "zip B"], rows))

@@ -11,6 +11,9 @@ from emulator.faults import Faults
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_JWT_SECRET = "local-dev-secret-not-for-production-only-for-the-emulator-on-loopback"  # noqa: S105 - documented local-only secret
+AUTH_MODES = ("hs256", "oidc")  # chat.config.AUTH_MODES
+TOKEN_SOURCES = ("query", "subprotocol")  # chat.protocol.TOKEN_SOURCES: both on unless narrowed
+LOCAL_OIDC_AUDIENCE = "wschat-local"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,14 @@ class StackConfig:
     functions_dir: Path | None = None  # default: <repo_root>/functions
     shared_dir: Path | None = None  # default: <repo_root>/shared (the layer's /opt/python)
     jwt_secret: str = DEV_JWT_SECRET
+    # Authorizer: "hs256" (jwt_secret) or "oidc". In oidc mode with oidc_issuer None the stack serves
+    # its own issuer under /_local/oidc (emulator/oidc_issuer.py); else the authorizer uses that URL
+    # (e.g. a Cognito user pool's issuer) with oidc_audience as the app client id. Other OIDC_*
+    # settings (user claim, token_use, ...) go through extra_env.
+    auth_mode: str = "hs256"
+    token_sources: tuple[str, ...] = TOKEN_SOURCES
+    oidc_issuer: str | None = None
+    oidc_audience: str = LOCAL_OIDC_AUDIENCE
     handler_log_level: str = "INFO"
     dynamodb: str = "auto"  # auto | local | moto | http://host:port (an already running endpoint)
     table_prefix: str | None = None  # default: "<service>-<stage>-"
@@ -66,6 +77,12 @@ class StackConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.auth_mode not in AUTH_MODES:
+            raise ValueError(f"auth_mode must be one of {', '.join(AUTH_MODES)}, got {self.auth_mode!r}")
+        unknown = [s for s in self.token_sources if s not in TOKEN_SOURCES]
+        if not self.token_sources or unknown:
+            raise ValueError(f"token_sources must be a non-empty subset of {', '.join(TOKEN_SOURCES)}")
+        self.token_sources = tuple(self.token_sources)
         self.repo_root = Path(self.repo_root).resolve()
         if self.manifest_path is None:
             self.manifest_path = self.repo_root / "manifest.json"

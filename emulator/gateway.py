@@ -15,13 +15,24 @@ from aiohttp import WSMsgType, web
 
 from emulator import events
 from emulator.authorizer import decide, identity_present
-from emulator.config import Quotas
+from emulator.config import TOKEN_SOURCES, Quotas
 from emulator.connections import Connection, ConnectionRegistry
 from emulator.lambda_runtime import Invocation, LambdaRuntime, random_id
 from emulator.manifest import Manifest, Route
 from emulator.quotas import TokenBucket
 
 log = logging.getLogger("emulator")
+
+
+class _NoOfferedSubprotocols(logging.Filter):
+    """aiohttp warns with the client's whole Sec-WebSocket-Protocol list when it selects none itself
+    (the gateway leaves the choice to $connect, as API Gateway does): that list carries the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Client protocols" not in str(record.msg)
+
+
+logging.getLogger("aiohttp.websocket").addFilter(_NoOfferedSubprotocols())
 
 InvocationObserver = Callable[[Invocation, str | None], None]
 
@@ -33,12 +44,17 @@ NO_STATUS = (1005, "Client-side close frame status not set")
 ABNORMAL = (1006, "Connection closed abnormally")
 DELETED = (1000, "Connection deleted by the @connections API")
 HOP_HEADERS = {"connection", "upgrade"}
+SUBPROTOCOL_HEADER = "Sec-WebSocket-Protocol"
 
 
 class Gateway:
     def __init__(self, *, manifest: Manifest, runtime: LambdaRuntime, quotas: Quotas, stage: str, region: str,
-                 account_id: str, api_id: str, observer: InvocationObserver) -> None:
+                 account_id: str, api_id: str, observer: InvocationObserver,
+                 token_sources: tuple[str, ...] = TOKEN_SOURCES) -> None:
         self.manifest = manifest
+        # Header names are case-insensitive: compare them lower-cased, as API Gateway does.
+        self.identity_sources = tuple(s.lower() if s.startswith("route.request.header.") else s
+                                      for s in manifest.identity_sources(token_sources))
         self.runtime = runtime
         self.quotas = quotas
         self.stage = stage
@@ -105,6 +121,11 @@ class Gateway:
             if status >= 400:
                 return _reject(status, "Forbidden" if status == 403 else "Internal server error"
                                if status >= 500 else "Rejected by $connect")
+            # The $connect integration's Sec-WebSocket-Protocol header becomes the handshake's selected
+            # subprotocol, as is (API Gateway neither picks one itself nor checks it was offered).
+            selected = _response_header(inv.result, SUBPROTOCOL_HEADER)
+            if selected is not None:
+                ws.headers[SUBPROTOCOL_HEADER] = selected
 
         conn = Connection(connection_id, ws, base, authorizer_ctx, source_ip=source_ip, user_agent=user_agent,
                           host=request.host, connected_at_epoch=connected_at, connected_at_mono=loop.time())
@@ -126,9 +147,7 @@ class Gateway:
                          multi_headers: dict[str, list[str]], query: dict[str, str],
                          multi_query: dict[str, list[str]], connection_id: str) -> tuple[int, dict[str, Any] | None]:
         lower_headers = {k.lower(): v for k, v in headers.items()}
-        sources = tuple(s.lower() if s.startswith("route.request.header.") else s
-                        for s in self.manifest.identity_sources)
-        if not identity_present(sources, query, lower_headers):
+        if not identity_present(self.identity_sources, query, lower_headers):
             return 401, None
         name = self.manifest.authorizer_function
         assert name is not None
@@ -293,6 +312,16 @@ async def _send(conn: Connection, text: str) -> None:
         await conn.ws.send_str(text)
     except (ConnectionError, RuntimeError) as exc:
         log.debug("send to %s failed: %s", conn.id, exc)
+
+
+def _response_header(result: Any, name: str) -> str | None:
+    headers = result.get("headers") if isinstance(result, dict) else None
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name.lower() and isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _reject(status: int, message: str) -> web.Response:

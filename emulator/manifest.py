@@ -30,7 +30,7 @@ class Manifest:
     routes: dict[str, Route]
     functions: dict[str, Function]
     authorizer_function: str | None
-    identity_sources: tuple[str, ...]
+    token_sources: dict[str, str]  # token source name -> API Gateway identity-source expression
     route_selection_expression: str
 
     @classmethod
@@ -55,6 +55,10 @@ class Manifest:
         auth_fn = auth.get("function")
         if auth_fn and auth_fn not in functions:
             raise ValueError(f"manifest: authorizer names unknown function {auth_fn!r}")
+        token_sources = dict(auth.get("tokenSources") or {})
+        if any(not str(e).startswith(("route.request.querystring.", "route.request.header.")) for e in
+               token_sources.values()):
+            raise ValueError("manifest: authorizer.tokenSources must be route.request.querystring|header.* expressions")
         expression = raw.get("routeSelectionExpression", "$request.body.action")
         if not expression.startswith("$request.body."):
             raise ValueError(f"manifest: unsupported routeSelectionExpression {expression!r}")
@@ -63,9 +67,19 @@ class Manifest:
             routes=routes,
             functions=functions,
             authorizer_function=auth_fn,
-            identity_sources=tuple(auth.get("identitySource", ())),
+            token_sources=token_sources,
             route_selection_expression=expression,
         )
+
+    def identity_sources(self, enabled: tuple[str, ...]) -> tuple[str, ...]:
+        """The authorizer's identity sources for the enabled token sources, as Terraform sets them:
+        one source -> its expression (API Gateway answers 401 without invoking the authorizer when it
+        is missing); several -> none, because API Gateway requires every identity source to be
+        present (they are ANDed) and a client sends only one: the authorizer answers 401 itself."""
+        unknown = [name for name in enabled if name not in self.token_sources]
+        if unknown:
+            raise ValueError(f"token sources {unknown} are not in manifest.json authorizer.tokenSources")
+        return (self.token_sources[enabled[0]],) if len(enabled) == 1 else ()
 
     @property
     def selection_key(self) -> str:

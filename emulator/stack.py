@@ -34,6 +34,7 @@ from emulator.lambda_runtime import Invocation, LambdaRuntime
 from emulator.local_api import LocalApi, loopback_only
 from emulator.management_api import ManagementApi
 from emulator.manifest import Manifest
+from emulator.oidc_issuer import LocalIssuer
 from emulator.terraform_defaults import load_stage_defaults
 from emulator.tokens import mint_token
 
@@ -60,6 +61,7 @@ class LocalStack:
         self._runtime: LambdaRuntime | None = None
         self.gateway: Gateway | None = None
         self._lambda_api: LambdaApi | None = None
+        self.issuer: LocalIssuer | None = None  # the built-in OIDC issuer (auth_mode "oidc", no oidc_issuer)
         self._saved_env: dict[str, str | None] = {}
         self._recorded: asyncio.Condition | None = None  # created on the stack's loop in start()
         self.quotas = self.config.quotas
@@ -91,6 +93,13 @@ class LocalStack:
     @property
     def demo_url(self) -> str:
         return f"{self.base_url}/_local/demo/index.html"
+
+    @property
+    def oidc_issuer_url(self) -> str | None:
+        """The issuer the authorizer trusts in oidc mode (the built-in one or the configured one)."""
+        if self.config.auth_mode != "oidc":
+            return None
+        return self.config.oidc_issuer or f"{self.base_url}/_local/oidc"
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> LocalStack:
@@ -146,7 +155,11 @@ class LocalStack:
         sock.bind((cfg.host, cfg.port))
         self.port = sock.getsockname()[1]
 
-        # 3. The handlers' environment: the same variable names Terraform sets.
+        # 3. The built-in identity provider (oidc mode without an external issuer), then the handlers'
+        #    environment: the same variable names Terraform sets.
+        loop = asyncio.get_running_loop()
+        if cfg.auth_mode == "oidc" and not cfg.oidc_issuer:
+            self.issuer = await loop.run_in_executor(None, LocalIssuer, self.oidc_issuer_url, cfg.oidc_audience)
         prefix = cfg.table_prefix if cfg.table_prefix is not None else f"{manifest.service}-{self.stage}-"
         env = {
             "CONNECTIONS_TABLE": f"{prefix}connections",
@@ -156,7 +169,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": cfg.region,
             "MANAGEMENT_ENDPOINT": self.management_url,
             "FANOUT_FUNCTION_NAME": "fanout",
-            "JWT_SECRET": cfg.jwt_secret,
+            **self._auth_env(),
             "LOG_LEVEL": cfg.handler_log_level,
             "AWS_ENDPOINT_URL_DYNAMODB": handler_dynamodb,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
@@ -169,7 +182,6 @@ class LocalStack:
             env.pop("FANOUT_FUNCTION_NAME")
         self.handler_env = env
         self._apply_env(env)
-        loop = asyncio.get_running_loop()
         if cfg.create_tables:
             await loop.run_in_executor(None, create_tables, env)
 
@@ -181,7 +193,7 @@ class LocalStack:
         await loop.run_in_executor(None, self._runtime.load_all)
         self.gateway = Gateway(manifest=manifest, runtime=self._runtime, quotas=quotas, stage=self.stage,
                                region=cfg.region, account_id=cfg.account_id, api_id=cfg.api_id,
-                               observer=self._observe)
+                               observer=self._observe, token_sources=cfg.token_sources)
         app = web.Application(middlewares=[loopback_only], client_max_size=4 * quotas.max_message_bytes)
         self.gateway.add_routes(app)
         ManagementApi(self.gateway, quotas, self.injector).add_routes(app)
@@ -231,6 +243,15 @@ class LocalStack:
         return f"{workers} worker process{'es' if workers > 1 else ''} x {threads}"
 
     # --- environment -----------------------------------------------------------------------------
+    def _auth_env(self) -> dict[str, str]:
+        """The authorizer's settings as Terraform sets them (only the variables of the chosen mode)."""
+        cfg = self.config
+        env = {"TOKEN_SOURCES": ",".join(cfg.token_sources)}
+        if cfg.auth_mode == "hs256":
+            return {**env, "JWT_SECRET": cfg.jwt_secret}
+        return {**env, "AUTH_MODE": "oidc", "OIDC_ISSUER": self.oidc_issuer_url or "",
+                "OIDC_AUDIENCE": cfg.oidc_audience}
+
     def _apply_env(self, env: dict[str, str]) -> None:
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
@@ -288,12 +309,24 @@ class LocalStack:
         return new
 
     def mint_token(self, user_id: str, ttl_seconds: int = 3600, **claims: Any) -> str:
-        return mint_token(user_id, self.config.jwt_secret, ttl_seconds=ttl_seconds, **claims)
+        """A token the authorizer accepts: HS256 with the stack's secret, or in oidc mode an ID token
+        of the built-in issuer (an external issuer's tokens come from that provider)."""
+        if self.config.auth_mode == "hs256":
+            return mint_token(user_id, self.config.jwt_secret, ttl_seconds=ttl_seconds, **claims)
+        if self.issuer is None:
+            raise RuntimeError(f"tokens come from the identity provider {self.config.oidc_issuer}, not the stack")
+        return self.issuer.mint(user_id, ttl_seconds=ttl_seconds, **claims)
+
+    def auth_info(self) -> dict[str, Any]:
+        return {"mode": self.config.auth_mode, "tokenSources": list(self.config.token_sources),
+                "subprotocol": "wschat", "tokenSubprotocolPrefix": "bearer.",
+                "issuer": self.oidc_issuer_url, "audience": self.config.oidc_audience if self.oidc_issuer_url else None,
+                "localIssuer": self.issuer is not None}
 
     def info(self) -> dict[str, Any]:
         return {
             "wsUrl": self.ws_url, "managementUrl": self.management_url, "lambdaUrl": self.lambda_url,
-            "demoUrl": self.demo_url, "stage": self.stage, "region": self.config.region,
+            "demoUrl": self.demo_url, "stage": self.stage, "region": self.config.region, "auth": self.auth_info(),
             "dynamodb": {"backend": self.dynamodb_backend, "endpoint": self.dynamodb_endpoint},
             "connections": len(self.gateway.connections) if self.gateway else 0,
             "quotas": dict(self.quotas.__dict__),
@@ -306,13 +339,14 @@ class LocalStack:
         return "\n".join([
             "",
             "  Local stack is up (API Gateway WebSocket emulator; not AWS)",
-            f"  WebSocket (clients):     {self.ws_url}?token=<jwt>",
+            f"  WebSocket (clients):     {self._client_hint()}",
+            f"  Authorizer:              {self._auth_banner()}",
             f"  Management endpoint:     {self.management_url}",
             f"      boto3.client('apigatewaymanagementapi', endpoint_url='{self.management_url}')",
             f"  Lambda Invoke endpoint:  {self.lambda_url}",
             f"  Demo chat page:          {self.demo_url}",
             "  Test token:              python -m emulator token --user u_1"
-            f"   (or GET {self.base_url}/_local/token?user=u_1)",
+            + (" --oidc" if self.issuer else "") + f"   (or GET {self.base_url}/_local/token?user=u_1)",
             f"  DynamoDB:                {self.dynamodb_backend} at {self.dynamodb_endpoint}",
             f"  Event loop:              {loops.name()}; handlers in {self._handler_placement()}",
             f"  Stage {self.stage!r}: throttle {q.throttling_rate_limit:g} rps / burst {q.throttling_burst_limit}, "
@@ -320,6 +354,21 @@ class LocalStack:
             "  Ctrl-C stops everything.",
             "",
         ])
+
+
+    def _client_hint(self) -> str:
+        ways = {"query": f"{self.ws_url}?token=<jwt>", "subprotocol": "Sec-WebSocket-Protocol: wschat, bearer.<jwt>"}
+        first, *rest = [ways[source] for source in self.config.token_sources]
+        if first.startswith("Sec-"):
+            first = f"{self.ws_url}   with {first}"
+        return first + "".join(f"   (or {other})" for other in rest)
+
+    def _auth_banner(self) -> str:
+        sources = "+".join(self.config.token_sources)
+        if self.config.auth_mode == "hs256":
+            return f"hs256 (local dev secret); token from {sources}"
+        where = "built-in issuer" if self.issuer else "external issuer"
+        return f"oidc, {where} {self.oidc_issuer_url} (audience {self.config.oidc_audience}); token from {sources}"
 
 
 def _reset_layer_caches() -> None:
@@ -331,6 +380,9 @@ def _reset_layer_caches() -> None:
         return
     chat_config.get_settings.cache_clear()
     chat_models.reset_binding()
+    oidc = sys.modules.get("chat.oidc")  # a fresh key set per stack, as a new Lambda container has
+    if oidc is not None:
+        oidc.verifier.cache_clear()
     try:
         from chat import clients as chat_clients
     except ImportError:

@@ -15,6 +15,44 @@ locals {
   manifest = jsondecode(file("${path.root}/../manifest.json"))
   # Relative, so a saved plan applies on another runner checked out at a different path.
   build_dir = coalesce(var.build_dir, "${path.root}/../build")
+
+  # The identity provider the authorizer trusts in oidc mode: the configured one, else the Cognito
+  # pool of this stack; its app client is always an accepted audience.
+  cognito_enabled = var.cognito.enabled
+  oidc = {
+    issuer          = var.oidc.issuer != "" ? var.oidc.issuer : one(module.cognito[*].issuer)
+    audiences       = distinct(concat(var.oidc.audiences, module.cognito[*].client_id))
+    user_claim      = coalesce(var.oidc.user_claim, local.cognito_enabled ? "cognito:username" : "sub")
+    token_use       = var.oidc.token_use != null ? var.oidc.token_use : (local.cognito_enabled ? ["id"] : [])
+    jwks_uri        = var.oidc.jwks_uri
+    http_timeout_ms = var.oidc.http_timeout_ms
+  }
+}
+
+module "cognito" {
+  source = "./modules/cognito"
+  count  = var.cognito.enabled ? 1 : 0
+
+  name_prefix                 = var.name_prefix
+  region                      = var.region
+  self_sign_up                = var.cognito.self_sign_up
+  mfa                         = var.cognito.mfa
+  password_minimum_length     = var.cognito.password_minimum_length
+  allow_password_auth         = var.cognito.allow_password_auth
+  token_validity_minutes      = var.cognito.token_validity_minutes
+  refresh_token_validity_days = var.cognito.refresh_token_validity_days
+  callback_urls               = var.cognito.callback_urls
+  logout_urls                 = var.cognito.logout_urls
+  domain_prefix               = var.cognito.domain_prefix
+  deletion_protection         = var.cognito.deletion_protection
+  tags                        = var.tags
+}
+
+check "cognito_pool_is_trusted" {
+  assert {
+    condition     = !var.cognito.enabled || var.auth_mode == "oidc"
+    error_message = "cognito.enabled creates a user pool, but the authorizer trusts it only with auth_mode = \"oidc\"."
+  }
 }
 
 module "tables" {
@@ -44,6 +82,9 @@ module "functions" {
   log_retention_days     = var.log_retention_days
   log_level              = var.log_level
   function_settings      = var.function_settings
+  auth_mode              = var.auth_mode
+  token_sources          = var.token_sources
+  oidc                   = local.oidc
   jwt_secret_parameter   = var.jwt_secret_parameter
   jwt_secret_kms_key_arn = var.jwt_secret_kms_key_arn
   jwt_issuer             = var.jwt_issuer
@@ -62,6 +103,7 @@ module "api" {
   route_selection_expression     = local.manifest.routeSelectionExpression
   routes                         = local.manifest.routes
   authorizer                     = local.manifest.authorizer
+  token_sources                  = var.token_sources
   function_names                 = module.functions.function_names
   function_timeouts              = { for name, fn in local.manifest.functions : name => fn.timeout }
   invoke_arns                    = module.functions.invoke_arns

@@ -1,5 +1,5 @@
 output "websocket_url" {
-  description = "wss:// URL clients connect to (token in the `token` query string parameter)."
+  description = "wss:// URL clients connect to (token in ?token= or in Sec-WebSocket-Protocol: wschat, bearer.<jwt>)."
   value       = module.api.websocket_url
 }
 
@@ -41,4 +41,29 @@ output "alarm_topic_arn" {
 output "layer_arn" {
   description = "ARN (with version) of the shared layer every function uses."
   value       = module.functions.layer_arn
+}
+
+output "auth_mode" {
+  description = "How the authorizer verifies tokens: hs256 or oidc."
+  value       = var.auth_mode
+}
+
+output "oidc_issuer" {
+  description = "oidc mode: the issuer the authorizer trusts (the Cognito pool's when enabled), else null."
+  value       = var.auth_mode == "oidc" ? local.oidc.issuer : null
+}
+
+output "oidc_client_id" {
+  description = "The app client id to sign in with: the Cognito pool's when enabled, else the first oidc.audiences entry, else null."
+  value       = try(coalesce(one(module.cognito[*].client_id), try(var.oidc.audiences[0], null)), null)
+}
+
+output "cognito_user_pool_id" {
+  description = "Cognito user pool id (aws cognito-idp admin-create-user --user-pool-id ...), or null."
+  value       = one(module.cognito[*].user_pool_id)
+}
+
+output "cognito_hosted_ui_url" {
+  description = "Cognito hosted sign-in UI base URL, or null."
+  value       = one(module.cognito[*].hosted_ui_url)
 }

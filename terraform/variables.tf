@@ -119,13 +119,82 @@ variable "log_retention_days" {
   }
 }
 
-variable "jwt_secret_parameter" {
-  description = "Name of the SSM SecureString parameter holding the HS256 token secret. Create it out of band (aws ssm put-parameter --type SecureString); the secret never appears in code, tfvars or state."
+variable "auth_mode" {
+  description = "How the $connect authorizer verifies tokens: hs256 (a shared secret in SSM, tokens minted by your backend) or oidc (an OpenID Connect provider's JWKS: Cognito, Auth0, Okta, Keycloak, ...)."
   type        = string
+  default     = "hs256"
 
   validation {
-    condition     = length(var.jwt_secret_parameter) > 0
-    error_message = "jwt_secret_parameter must name an SSM parameter."
+    condition     = contains(["hs256", "oidc"], var.auth_mode)
+    error_message = "auth_mode must be hs256 or oidc."
+  }
+
+  validation {
+    condition     = var.auth_mode != "oidc" || var.oidc.issuer != "" || var.cognito.enabled
+    error_message = "auth_mode = \"oidc\" needs oidc.issuer (your provider's issuer URL) or cognito.enabled = true."
+  }
+
+  validation {
+    condition     = var.auth_mode != "oidc" || length(var.oidc.audiences) > 0 || var.cognito.enabled
+    error_message = "auth_mode = \"oidc\" needs oidc.audiences (your app client id) or cognito.enabled = true."
+  }
+}
+
+variable "token_sources" {
+  description = "Where clients send the token at $connect: query (?token=, in URLs and logs), subprotocol (Sec-WebSocket-Protocol: wschat, bearer.<jwt>; what browsers use), or both (default)."
+  type        = list(string)
+  default     = ["query", "subprotocol"]
+
+  validation {
+    condition     = length(var.token_sources) > 0 && length(var.token_sources) == length(distinct(var.token_sources)) && alltrue([for source in var.token_sources : contains(["query", "subprotocol"], source)])
+    error_message = "token_sources must list query and/or subprotocol, each once."
+  }
+}
+
+variable "oidc" {
+  description = "oidc mode: issuer URL (exactly the tokens' iss), audiences (app client ids), user id claim (default sub, or cognito:username with the Cognito module), accepted Cognito token_use values (default: any, or [\"id\"] with the Cognito module), optional JWKS URL skipping discovery, fetch time budget in ms. The Cognito module's issuer and client id are added when it is enabled."
+  type = object({
+    issuer          = optional(string, "")
+    audiences       = optional(list(string), [])
+    user_claim      = optional(string)
+    token_use       = optional(list(string))
+    jwks_uri        = optional(string, "")
+    http_timeout_ms = optional(number, 2000)
+  })
+  default = {}
+
+  validation {
+    condition     = var.oidc.issuer == "" || startswith(var.oidc.issuer, "https://")
+    error_message = "oidc.issuer must be an https:// URL."
+  }
+}
+
+variable "cognito" {
+  description = "Optional Cognito user pool + app client for sign-in (enabled = false by default); with auth_mode = \"oidc\" the authorizer trusts it. See terraform/modules/cognito/variables.tf for each setting."
+  type = object({
+    enabled                     = optional(bool, false)
+    self_sign_up                = optional(bool, false)
+    mfa                         = optional(string, "OPTIONAL")
+    password_minimum_length     = optional(number, 12)
+    allow_password_auth         = optional(bool, false)
+    token_validity_minutes      = optional(number, 60)
+    refresh_token_validity_days = optional(number, 30)
+    callback_urls               = optional(list(string), [])
+    logout_urls                 = optional(list(string), [])
+    domain_prefix               = optional(string, "")
+    deletion_protection         = optional(bool, true)
+  })
+  default = {}
+}
+
+variable "jwt_secret_parameter" {
+  description = "hs256 mode: name of the SSM SecureString parameter holding the HS256 token secret. Create it out of band (aws ssm put-parameter --type SecureString); the secret never appears in code, tfvars or state. Not used in oidc mode."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.auth_mode != "hs256" || length(var.jwt_secret_parameter) > 0
+    error_message = "auth_mode = \"hs256\" needs jwt_secret_parameter (an SSM parameter name)."
   }
 }
 
@@ -141,13 +210,13 @@ variable "jwt_secret_kms_key_arn" {
 }
 
 variable "jwt_issuer" {
-  description = "Required `iss` claim of tokens (JWT_ISSUER); empty = not checked."
+  description = "hs256 mode: required `iss` claim of tokens (JWT_ISSUER); empty = not checked."
   type        = string
   default     = ""
 }
 
 variable "jwt_audience" {
-  description = "Required `aud` claim of tokens (JWT_AUDIENCE); empty = not checked."
+  description = "hs256 mode: required `aud` claim of tokens (JWT_AUDIENCE); empty = not checked."
   type        = string
   default     = ""
 }

@@ -36,7 +36,8 @@ def render(manifest: dict) -> str:
             grants.append(f"{where}: {', '.join(a.split(':', 1)[1] for a in grant['actions'])}")
         other = []
         if perms.get("jwtSecret"):
-            other.append("`ssm:GetParameter` on the JWT secret parameter; `kms:Decrypt` via SSM if `jwt_secret_kms_key_arn`")
+            other.append("hs256 mode: `ssm:GetParameter` on the JWT secret parameter; `kms:Decrypt` via SSM if"
+                         " `jwt_secret_kms_key_arn`. oidc mode: nothing (the provider's JWKS is public HTTPS)")
         if perms["dynamodb"]:
             other.append("`kms:Decrypt`, `kms:GenerateDataKey` on `kms_key_arn` via DynamoDB, if set")
         if name in async_targets:

@@ -89,7 +89,10 @@ def _shown(path: Path) -> Path:
 
 
 def expected_zips(build: Path) -> list[Path]:
-    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(manifest()["functions"]))]
+    """Every zip Terraform may read: the functions, the layer, and the crypto layer(s) that were built
+    (build/crypto-layer-<architecture>.zip; Terraform reads the one of lambda_architecture in oidc mode)."""
+    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(manifest()["functions"])),
+            *sorted(build.glob("crypto-layer-*.zip"))]
 
 
 def zip_hashes(build: Path | None = None) -> dict[str, str]:

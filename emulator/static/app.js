@@ -1,10 +1,13 @@
 // Demo client of the chat protocol. Plain JS, no build step. Talks to the local stack only:
-// /_local/info for the WebSocket URL and /_local/token for a test token (both local-only).
+// /_local/info for the WebSocket URL and the authorizer's mode, and a token from the stack: in oidc
+// mode from the built-in identity provider's token endpoint (/_local/oidc/token), else /_local/token.
+// By default the token travels in Sec-WebSocket-Protocol ("wschat", "bearer.<jwt>"), never in the URL.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let ws = null;
 let wsUrl = null;
+let auth = null;
 const joined = new Set();
 const seen = new Set(); // messageIds already shown: a repeated delivery (at-least-once) is dropped
 const pending = new Map(); // clientMessageId -> the frame we sent, shown once its ack arrives
@@ -92,13 +95,31 @@ function onFrame(event) {
   }
 }
 
+async function signIn(user) {
+  if (auth.mode === "oidc" && auth.localIssuer) {
+    const res = await fetch("/_local/oidc/token", {
+      method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "password", username: user }),
+    });
+    if (!res.ok) throw new Error(`sign-in: HTTP ${res.status}`);
+    return (await res.json()).id_token;
+  }
+  const res = await fetch(`/_local/token?user=${encodeURIComponent(user)}`);
+  if (!res.ok) throw new Error(`token: HTTP ${res.status}`);
+  return (await res.json()).token;
+}
+
 async function connect() {
   const user = $("user").value.trim();
-  const res = await fetch(`/_local/token?user=${encodeURIComponent(user)}`);
-  if (!res.ok) { logFrame("in", `token: HTTP ${res.status}`, true); return; }
-  const { token } = await res.json();
-  ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`);
-  ws.onopen = () => setConnected(true);
+  let token;
+  try { token = await signIn(user); } catch (e) { logFrame("in", e.message, true); return; }
+  if ($("transport").value === "subprotocol") {
+    // The browser sends both as Sec-WebSocket-Protocol; $connect selects "wschat" (the token stays out of URLs).
+    ws = new WebSocket(wsUrl, [auth.subprotocol, auth.tokenSubprotocolPrefix + token]);
+  } else {
+    ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`);
+  }
+  ws.onopen = () => { setConnected(true); $("status").dataset.subprotocol = ws.protocol; };
   ws.onmessage = onFrame;
   ws.onclose = (e) => { setConnected(false); logFrame("in", `closed ${e.code} ${e.reason}`, e.code !== 1000); };
   ws.onerror = () => logFrame("in", "WebSocket error (handshake rejected?)", true);
@@ -107,7 +128,11 @@ async function connect() {
 async function init() {
   const info = await (await fetch("/_local/info")).json();
   wsUrl = info.wsUrl.replace("127.0.0.1", location.hostname);
-  $("endpoint").textContent = `WebSocket ${wsUrl} · stage ${info.stage} · DynamoDB: ${info.dynamodb.backend}`;
+  auth = info.auth;
+  const signer = auth.mode === "oidc" ? `OIDC ${auth.issuer}` : "HS256 (local secret)";
+  $("endpoint").textContent = `WebSocket ${wsUrl} · stage ${info.stage} · DynamoDB: ${info.dynamodb.backend} · sign-in: ${signer}`;
+  for (const option of $("transport").options) option.disabled = !auth.tokenSources.includes(option.value);
+  if (!auth.tokenSources.includes($("transport").value)) $("transport").value = auth.tokenSources[0];
   $("connect").onclick = connect;
   $("disconnect").onclick = () => ws && ws.close(1000, "bye");
   $("join").onclick = () => send({ action: "joinRoom", roomId: $("room").value });

@@ -1,10 +1,11 @@
-"""$connect: register the connection as the authorizer's user, optionally in ?room=."""
+"""$connect: register the connection as the authorizer's user, optionally in ?room=; select the
+`wschat` subprotocol when the client offered subprotocols (browsers fail the handshake otherwise)."""
 
 from chat import registry
 from chat.errors import BadRequest
-from chat.events import caller_of, query_param
+from chat.events import caller_of, offered_subprotocols, query_param
 from chat.lambda_kit import route
-from chat.protocol import ROOM_ID
+from chat.protocol import ROOM_ID, SUBPROTOCOL_HEADER, select_subprotocol
 
 
 @route("$connect", answer_errors=False)
@@ -14,5 +15,8 @@ def lambda_handler(event, context):
     room = query_param(event, "room")
     if room is not None and not ROOM_ID.match(room):
         raise BadRequest("invalid room in the query string")
+    subprotocol = select_subprotocol(offered_subprotocols(event))
     registry.register(caller, room)
-    return {"statusCode": 200}
+    if subprotocol is None:
+        return {"statusCode": 200}
+    return {"statusCode": 200, "headers": {SUBPROTOCOL_HEADER: subprotocol}}

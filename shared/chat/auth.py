@@ -1,10 +1,14 @@
-"""REQUEST authorizer logic: verify an HS256 JWT, build the IAM policy and context.
+"""REQUEST authorizer logic: find the token, verify it, build the IAM policy and context.
 
-- Missing token -> raise Exception("Unauthorized") (API Gateway's convention: HTTP 401).
-- Forged, expired, wrong algorithm, missing ``sub``/``exp`` -> a Deny policy (HTTP 403).
-- Only HS256 is accepted (no ``none``, no RS/HS confusion). The secret comes from JWT_SECRET
-  (local) or the SSM SecureString named by JWT_SECRET_PARAMETER (AWS), read once per container.
-The token is never logged and never copied into the context.
+- The token comes from ``?token=`` or from the ``Sec-WebSocket-Protocol`` header (``wschat,
+  bearer.<jwt>``: what browsers can send), as TOKEN_SOURCES allows. None -> raise
+  Exception("Unauthorized") (API Gateway's convention: HTTP 401); both at once -> Deny.
+- AUTH_MODE=hs256: only HS256 with the shared secret (no ``none``, no RS/HS confusion); the secret
+  comes from JWT_SECRET (local) or the SSM SecureString named by JWT_SECRET_PARAMETER (AWS), read
+  once per container. AUTH_MODE=oidc: an identity provider's JWKS (chat.oidc, imported only then).
+- Forged, expired, wrong algorithm/issuer/audience, missing claims -> a Deny policy (HTTP 403).
+Either way the context is ``{"userId": <user>}``. The token is never logged and never copied into
+the context.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from typing import Any
 import jwt
 
 from chat.clients import ssm_client
-from chat.config import Settings, get_settings
-from chat.errors import ConfigurationError, InvalidToken
-from chat.protocol import USER_ID
+from chat.config import TOKEN_LEEWAY_SECONDS, Settings, get_settings
+from chat.errors import ConfigurationError, IdentityProviderUnavailable, InvalidToken
+from chat.events import offered_subprotocols
+from chat.protocol import TOKEN_QUERY_PARAMETER, TOKEN_SOURCES, TOKEN_SUBPROTOCOL_PREFIX, USER_ID
 
 ALGORITHM = "HS256"
-LEEWAY_SECONDS = 30
 UNAUTHORIZED = "Unauthorized"  # the exact message API Gateway maps to 401
+OIDC_TIME_MARGIN_MS = 500  # what the authorizer keeps for itself after an identity provider fetch
 
 
 @functools.cache
@@ -49,7 +54,7 @@ def verify(token: str, secret: str, settings: Settings) -> str:
     """The token's user id, or InvalidToken saying why (never echoing the token)."""
     options = {"require": ["exp", "sub"]}
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], leeway=LEEWAY_SECONDS, options=options,
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], leeway=TOKEN_LEEWAY_SECONDS, options=options,
                             issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     except jwt.ExpiredSignatureError as e:
         raise InvalidToken("token expired") from e
@@ -61,10 +66,38 @@ def verify(token: str, secret: str, settings: Settings) -> str:
     return user
 
 
-def token_from(event: Mapping[str, Any]) -> str | None:
-    params = event.get("queryStringParameters") or {}
-    token = params.get("token") if isinstance(params, Mapping) else None
-    return token if isinstance(token, str) and token else None
+def authenticate(token: str, settings: Settings, remaining_ms: int | None = None) -> str:
+    """The user id the token vouches for, in the configured AUTH_MODE.
+
+    Raises InvalidToken (deny) or, in oidc mode, IdentityProviderUnavailable (fail closed) when the
+    key set cannot be fetched within the time this invocation has left.
+    """
+    if settings.auth_mode != "oidc":
+        return verify(token, jwt_secret(), settings)
+    from chat import oidc  # only oidc mode pays for it (and for cryptography's keys)
+
+    budget_ms = settings.oidc_http_timeout_ms
+    if remaining_ms is not None:
+        budget_ms = min(budget_ms, remaining_ms - OIDC_TIME_MARGIN_MS)
+    if budget_ms <= 0:
+        raise IdentityProviderUnavailable("no time left in this invocation to fetch the key set")
+    return oidc.verifier(settings).verify(token, budget_ms / 1000)
+
+
+def token_from(event: Mapping[str, Any], sources: tuple[str, ...] = TOKEN_SOURCES) -> str | None:
+    """The token from the enabled sources; None when absent (401). Two tokens -> InvalidToken."""
+    found = []
+    if "query" in sources:
+        params = event.get("queryStringParameters") or {}
+        token = params.get(TOKEN_QUERY_PARAMETER) if isinstance(params, Mapping) else None
+        if isinstance(token, str) and token:
+            found.append(token)
+    if "subprotocol" in sources:
+        found += [p.removeprefix(TOKEN_SUBPROTOCOL_PREFIX) for p in offered_subprotocols(event)
+                  if p.startswith(TOKEN_SUBPROTOCOL_PREFIX) and len(p) > len(TOKEN_SUBPROTOCOL_PREFIX)]
+    if len(found) > 1:
+        raise InvalidToken("more than one token: send it either in ?token= or in Sec-WebSocket-Protocol")
+    return found[0] if found else None
 
 
 def policy(principal: str, effect: str, method_arn: str, context: dict[str, Any] | None = None) -> dict[str, Any]:

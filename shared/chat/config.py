@@ -7,11 +7,21 @@ the same names. A missing required variable raises :class:`ConfigurationError` n
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from chat.errors import ConfigurationError
+from chat.protocol import TOKEN_SOURCES
+
+AUTH_MODES = ("hs256", "oidc")
+#: Asymmetric JWS algorithms the oidc mode may accept (RFC 7518). ``none`` and the HMAC family are
+#: never accepted from an identity provider: a public key must not double as an HMAC secret.
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+COGNITO_TOKEN_USES = ("id", "access")
+TOKEN_LEEWAY_SECONDS = 30  # clock skew allowed on exp/nbf/iat, in both modes
 
 #: Every environment variable the layer reads, with what it means. Terraform and the emulator
 #: are tested to set exactly the required ones (tests/terraform, tests/e2e).
@@ -32,10 +42,21 @@ OPTIONAL = {
     "FANOUT_SCATTER": "1: hand every Query page after the first to a parallel continuation (0: one invocation)",
     "BROADCAST_SHARDS": "write shards of the byShard index (broadcast-to-all without Scan)",
     "RATE_LIMIT_PER_MINUTE": "messages one connection may send per minute (0 disables)",
+    "AUTH_MODE": "hs256 (tokens signed with a shared secret) or oidc (an identity provider's JWKS)",
+    "TOKEN_SOURCES": "where $connect takes the token from: query, subprotocol, or both (comma-separated)",
     "JWT_SECRET": "HS256 secret (local use); on AWS prefer JWT_SECRET_PARAMETER",
     "JWT_SECRET_PARAMETER": "SSM SecureString parameter name holding the HS256 secret",
-    "JWT_ISSUER": "required `iss` claim, if set",
-    "JWT_AUDIENCE": "required `aud` claim, if set",
+    "JWT_ISSUER": "hs256: required `iss` claim, if set",
+    "JWT_AUDIENCE": "hs256: required `aud` claim, if set",
+    "OIDC_ISSUER": "oidc: the issuer URL (exactly the tokens' `iss`); discovery at <issuer>/.well-known/openid-configuration",
+    "OIDC_AUDIENCE": "oidc: accepted audiences / client ids (comma-separated): `aud`, or Cognito's `client_id`",
+    "OIDC_USER_CLAIM": "oidc: the claim that becomes the user id (default sub; e.g. cognito:username)",
+    "OIDC_TOKEN_USE": "oidc: accepted Cognito `token_use` values (id, access); unset: not checked",
+    "OIDC_ALGORITHMS": "oidc: accepted signature algorithms (default: the RS/PS/ES families)",
+    "OIDC_JWKS_URI": "oidc: JWKS URL, skipping discovery (providers without a discovery document)",
+    "OIDC_JWKS_CACHE_SECONDS": "oidc: key set lifetime before a re-fetch (default 3600)",
+    "OIDC_JWKS_MIN_REFRESH_SECONDS": "oidc: at most one JWKS fetch per this many seconds, even for unknown kids (default 10)",
+    "OIDC_HTTP_TIMEOUT_MS": "oidc: time budget for discovery + JWKS fetches; past it the authorizer fails closed",
     "LOG_LEVEL": "DEBUG/INFO/WARNING/ERROR",
 }
 
@@ -60,10 +81,21 @@ class Settings:
     fanout_scatter: bool = True
     broadcast_shards: int = 16
     rate_limit_per_minute: int = 120
+    auth_mode: str = "hs256"
+    token_sources: tuple[str, ...] = TOKEN_SOURCES
     jwt_secret: str | None = None
     jwt_secret_parameter: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audiences: tuple[str, ...] = ()
+    oidc_user_claim: str = "sub"
+    oidc_token_use: tuple[str, ...] = ()
+    oidc_algorithms: tuple[str, ...] = OIDC_ALGORITHMS
+    oidc_jwks_uri: str | None = None
+    oidc_jwks_cache_seconds: int = 3600
+    oidc_jwks_min_refresh_seconds: int = 10
+    oidc_http_timeout_ms: int = 2000
     log_level: str = "INFO"
 
     @classmethod
@@ -74,6 +106,13 @@ class Settings:
             raise ConfigurationError(
                 f"missing required environment variable(s): {', '.join(missing)}"
             )
+        auth_mode = (env.get("AUTH_MODE") or "hs256").lower()
+        if auth_mode not in AUTH_MODES:
+            raise ConfigurationError(f"AUTH_MODE must be one of {', '.join(AUTH_MODES)}, got {auth_mode!r}")
+        oidc_issuer = _url(env, "OIDC_ISSUER")
+        oidc_audiences = _names(env, "OIDC_AUDIENCE")
+        if auth_mode == "oidc" and (not oidc_issuer or not oidc_audiences):
+            raise ConfigurationError("AUTH_MODE=oidc needs OIDC_ISSUER and OIDC_AUDIENCE (the app client id)")
         return cls(
             connections_table=env["CONNECTIONS_TABLE"],
             room_members_table=env["ROOM_MEMBERS_TABLE"],
@@ -97,6 +136,18 @@ class Settings:
             jwt_secret_parameter=env.get("JWT_SECRET_PARAMETER") or None,
             jwt_issuer=env.get("JWT_ISSUER") or None,
             jwt_audience=env.get("JWT_AUDIENCE") or None,
+            auth_mode=auth_mode,
+            token_sources=_names(env, "TOKEN_SOURCES", allowed=TOKEN_SOURCES) or TOKEN_SOURCES,
+            oidc_issuer=oidc_issuer,
+            oidc_audiences=oidc_audiences,
+            oidc_user_claim=(env.get("OIDC_USER_CLAIM") or "sub").strip(),
+            oidc_token_use=_names(env, "OIDC_TOKEN_USE", allowed=COGNITO_TOKEN_USES),
+            oidc_algorithms=_names(env, "OIDC_ALGORITHMS", allowed=OIDC_ALGORITHMS) or OIDC_ALGORITHMS,
+            oidc_jwks_uri=_url(env, "OIDC_JWKS_URI"),
+            oidc_jwks_cache_seconds=_int(env, "OIDC_JWKS_CACHE_SECONDS", cls.oidc_jwks_cache_seconds, 60, 86_400),
+            oidc_jwks_min_refresh_seconds=_int(env, "OIDC_JWKS_MIN_REFRESH_SECONDS",
+                                               cls.oidc_jwks_min_refresh_seconds, 1, 3600),
+            oidc_http_timeout_ms=_int(env, "OIDC_HTTP_TIMEOUT_MS", cls.oidc_http_timeout_ms, 100, 20_000),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         )
 
@@ -118,6 +169,38 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | 
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise ConfigurationError(f"{name} must be {bound}, got {value}")
     return value
+
+
+def _names(env: Mapping[str, str], name: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """A comma-separated list; every item must be one of ``allowed`` when that is given."""
+    items = tuple(dict.fromkeys(item.strip() for item in (env.get(name) or "").split(",") if item.strip()))
+    if allowed is not None:
+        unknown = [item for item in items if item not in allowed]
+        if unknown:
+            raise ConfigurationError(f"{name} may list only {', '.join(allowed)}; got {', '.join(unknown)}")
+    return items
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """An https URL (plain http only for a loopback host: the local stack's issuer and tests)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme == "https" and parts.hostname:
+        return raw
+    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
+        return raw
+    raise ConfigurationError(f"{name} must be an https:// URL (http:// only on loopback), got {raw!r}")
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @functools.cache

@@ -62,6 +62,13 @@ class InvalidToken(ChatError):
     code = "INVALID_TOKEN"
 
 
+class IdentityProviderUnavailable(ChatError):
+    """Authorizer (oidc mode): the identity provider's discovery document or key set could not be
+    fetched in time. The authorizer fails closed: nobody is let in on a key it could not check."""
+
+    code = "IDENTITY_PROVIDER_UNAVAILABLE"
+
+
 class ConnectionGone(ChatError):
     """@connections answered 410 GoneException for this connection id."""
 

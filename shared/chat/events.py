@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat.errors import BadRequest, Forbidden, PayloadTooLarge
-from chat.protocol import MAX_FRAME_BYTES
+from chat.protocol import MAX_FRAME_BYTES, SUBPROTOCOL_HEADER
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,26 @@ def json_body(event: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the message body must be a JSON object")
     return body
+
+
+def header_values(event: Mapping[str, Any], name: str) -> list[str]:
+    """Every value of a request header (names are case-insensitive; repeated headers arrive in
+    multiValueHeaders)."""
+    wanted = name.lower()
+    for field in ("multiValueHeaders", "headers"):
+        headers = event.get(field)
+        if not isinstance(headers, Mapping):
+            continue
+        for key, value in headers.items():
+            if isinstance(key, str) and key.lower() == wanted:
+                values = value if isinstance(value, list) else [value]
+                return [v for v in values if isinstance(v, str)]
+    return []
+
+
+def offered_subprotocols(event: Mapping[str, Any]) -> list[str]:
+    """The subprotocols the client offered in Sec-WebSocket-Protocol, in its order."""
+    return [p.strip() for value in header_values(event, SUBPROTOCOL_HEADER) for p in value.split(",") if p.strip()]
 
 
 def query_param(event: Mapping[str, Any], name: str) -> str | None:

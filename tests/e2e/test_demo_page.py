@@ -1,49 +1,36 @@
-"""The demo chat page in a real headless browser (Playwright driving Debian's Chromium)."""
+"""The demo chat page in a real headless browser (Playwright driving Debian's Chromium), in both
+authorizer modes; the page keeps the token out of the URL (Sec-WebSocket-Protocol)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import REPO, make_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+@pytest.fixture(scope="module", params=["hs256", "oidc"])
+def demo_stack(request, dynamodb_endpoint):
+    s = make_stack(dynamodb_endpoint, auth_mode=request.param)
+    yield s
+    s.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    result = subprocess.run(["bash", str(REPO / "tools" / "install_chromium.sh")], capture_output=True, text=True)
-    if result.returncode != 0:
-        message = f"BROWSER TESTS SKIPPED: Chromium cannot be installed here:\n{result.stderr}"
-        print("\n" + "!" * 80 + "\n" + message + "\n" + "!" * 80, file=sys.stderr)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def open_page(browser, stack, user: str):
+def open_page(browser, stack, user: str, transport: str = "subprotocol"):
     page = browser.new_page()
     page.goto(stack.demo_url)
     page.wait_for_selector("body[data-ready=true]")
     page.fill("#user", user)
+    page.select_option("#transport", transport)
     page.click("#connect")
     page.wait_for_selector("#status[data-state=open]", timeout=15_000)
     return page
 
 
-def test_demo_page_chats_in_a_room_directly_and_shows_history(browser, stack):
+def test_demo_page_chats_in_a_room_directly_and_shows_history(browser, demo_stack):
+    stack = demo_stack
     alice = open_page(browser, stack, "web_alice")
-    bob = open_page(browser, stack, "web_bob")
+    bob = open_page(browser, stack, "web_bob", transport="query")
     for page in (alice, bob):
         page.fill("#room", "web-room")
         page.click("#join")
@@ -64,3 +51,17 @@ def test_demo_page_chats_in_a_room_directly_and_shows_history(browser, stack):
     bob.screenshot(path=str(REPO / "build" / "demo-page.png")) if (REPO / "build").is_dir() else None
     for page in (alice, bob):
         page.close()
+
+
+def test_the_browser_sends_the_token_as_a_subprotocol_and_accepts_the_selected_wschat(browser, demo_stack):
+    # GIVEN the page connecting with its default: the token in Sec-WebSocket-Protocol
+    page = open_page(browser, demo_stack, "web_carol")
+    # THEN the browser accepted the handshake with `wschat` selected
+    assert page.get_attribute("#status", "data-subprotocol") == "wschat"
+    page.close()
+    # (the authorizer ran before the handshake completed, so it is recorded by now)
+    [authorizer] = [i for i in list(demo_stack.invocations)
+                    if i.function == "authorizer" and (i.result or {}).get("principalId") == "web_carol"]
+    # AND the token never was in the URL: the gateway got it in the header
+    assert "token" not in (authorizer.event["queryStringParameters"] or {})
+    assert authorizer.event["headers"]["Sec-WebSocket-Protocol"].startswith("wschat, bearer.")

@@ -18,7 +18,9 @@ from tests.e2e.conftest import open_client, recv_json, recv_until, ws_url
 pytestmark = pytest.mark.e2e
 
 
-async def test_connect_without_token_is_rejected_with_401_without_calling_the_authorizer(stack):
+async def test_connect_without_token_is_rejected_with_401(stack):
+    # (with both token sources enabled there is no identity source, so the authorizer itself says 401:
+    # tests/e2e/test_auth_stacks.py covers the single-source case, where the gateway does)
     with pytest.raises(InvalidStatus) as err:
         await websockets.connect(stack.ws_url)
     assert err.value.response.status_code == 401

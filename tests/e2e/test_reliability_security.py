@@ -77,7 +77,8 @@ async def test_no_log_line_of_the_stack_process_contains_a_token_or_a_message_bo
         tokens = {user: mint_token(user, DEV_JWT_SECRET) for user in ("u_log_a", "u_log_b")}
         forged = mint_token("u_log_a", "some-other-secret-that-is-long-enough-for-hs256")
         ws_a = await websockets.connect(f"{proc.ws_url}?token={tokens['u_log_a']}&room=logroom")
-        ws_b = await websockets.connect(f"{proc.ws_url}?token={tokens['u_log_b']}&room=logroom")
+        ws_b = await websockets.connect(f"{proc.ws_url}?room=logroom",  # the token in Sec-WebSocket-Protocol
+                                        subprotocols=["wschat", "bearer." + tokens["u_log_b"]])
         async with ws_a, ws_b:
             assert (await reply_to(ws_a, {"action": "sendMessage", "roomId": "logroom", "text": secret_text}
                                    ))["type"] == "ack"
@@ -89,6 +90,8 @@ async def test_no_log_line_of_the_stack_process_contains_a_token_or_a_message_bo
             assert (await reply_to(ws_a, "{not json " + secret_text))["type"] == "error"
         with pytest.raises(InvalidStatus):
             await websockets.connect(f"{proc.ws_url}?token={forged}")
+        with pytest.raises(InvalidStatus):
+            await websockets.connect(proc.ws_url, subprotocols=["wschat", "bearer." + forged])
     finally:
         proc.stop()
     logs = (tmp_path / "stack.log").read_text()

@@ -45,6 +45,7 @@ def flow(tmp_path, monkeypatch):
         (build / "functions").mkdir(parents=True, exist_ok=True)
         (build / "functions" / f"{name}.zip").write_bytes(name.encode())
     (build / "layer.zip").write_bytes(b"layer")
+    (build / "crypto-layer-arm64.zip").write_bytes(b"crypto")
     terraform_dir = tmp_path / "terraform"
     shutil.copytree(TF / "envs", terraform_dir / "envs")
     log, show = tmp_path / "terraform.log", tmp_path / "show.json"
@@ -75,7 +76,8 @@ def run(flow, env: str, *args: str) -> int:
 def test_plan_saves_the_plan_and_records_every_zip(flow):
     assert run(flow, "dev", "plan") == 0
     recorded = json.loads((flow["build"] / "terraform" / "dev.zips.json").read_text())
-    assert set(recorded) == {"build/layer.zip", *(f"build/functions/{n}.zip" for n in MANIFEST["functions"])}
+    assert set(recorded) == {"build/layer.zip", "build/crypto-layer-arm64.zip",
+                             *(f"build/functions/{n}.zip" for n in MANIFEST["functions"])}
     assert any(" plan -input=false " in f" {line} " and "-out=" in line for line in calls(flow))
 
 

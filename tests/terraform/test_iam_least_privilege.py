@@ -142,3 +142,14 @@ def test_lambda_execution_role_trusts_only_the_lambda_service():
     statement = first(blocks(MODULES / "functions", "data")[("aws_iam_policy_document", "assume_lambda")]["statement"])
     assert statement["actions"] == ["sts:AssumeRole"]
     assert first(statement["principals"]) == {"type": "Service", "identifiers": ["lambda.amazonaws.com"]}
+
+
+def test_in_oidc_mode_the_authorizer_reads_no_secret_at_all():
+    # GIVEN oidc mode (the provider's JWKS is public: fetching it needs no IAM permission)
+    result = evaluate_functions({"policies": "local.policy_documents"}, auth_mode="oidc", jwt_secret_parameter="",
+                                jwt_secret_kms_key_arn=KMS_KEY,
+                                oidc={"issuer": "https://idp.example.com", "audiences": ["app"]})
+    # THEN no function may read SSM or decrypt with KMS; everything else is unchanged
+    for name, document in result["policies"].items():
+        assert not any(action.startswith(("ssm:", "kms:")) for action, _ in actual_grants(document)), name
+        assert actual_grants(document) == {g for g in expected_grants(name) if not g[0].startswith("ssm:")}, name

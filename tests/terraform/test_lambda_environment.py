@@ -51,6 +51,38 @@ def test_only_the_secret_reader_learns_the_jwt_parameter_and_never_the_secret(fu
     for name, environment in functions_eval["environment"].items():
         assert "JWT_SECRET" not in environment, name
         assert ("JWT_SECRET_PARAMETER" in environment) == (name in SECRET_READERS), name
+        assert ("TOKEN_SOURCES" in environment) == (name in SECRET_READERS), name
+        assert "AUTH_MODE" not in environment and not any(k.startswith("OIDC_") for k in environment), name
+
+
+def test_oidc_mode_gives_the_authorizer_the_provider_and_no_secret_parameter():
+    # GIVEN oidc mode with a Cognito-like provider and the token only in Sec-WebSocket-Protocol
+    oidc = {"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc", "audiences": ["c1", "c2"],
+            "user_claim": "cognito:username", "token_use": ["id"]}
+    result = evaluate_functions({"environment": "local.environment"}, auth_mode="oidc", oidc=oidc,
+                                jwt_secret_parameter="", token_sources=["subprotocol"])
+    # THEN exactly the authorizer gets these settings (names config.py reads), and no JWT secret hint
+    expected = {"TOKEN_SOURCES": "subprotocol", "AUTH_MODE": "oidc", "OIDC_ISSUER": oidc["issuer"],
+                "OIDC_AUDIENCE": "c1,c2", "OIDC_USER_CLAIM": "cognito:username", "OIDC_TOKEN_USE": "id",
+                "OIDC_HTTP_TIMEOUT_MS": "2000"}
+    for name, environment in result["environment"].items():
+        auth = {k: v for k, v in environment.items() if k in expected or k.startswith(("JWT_", "OIDC_"))}
+        assert auth == (expected if name in SECRET_READERS else {}), name
+        assert set(environment) <= KNOWN, name
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"auth_mode": "oidc", "oidc": {"issuer": "http://idp.example.com", "audiences": ["a"]}}, "needs oidc.issuer"),
+    ({"auth_mode": "oidc", "oidc": {"issuer": "https://idp.example.com"}}, "needs oidc.issuer"),
+    ({"auth_mode": "oidc", "oidc": {"issuer": "https://idp.example.com", "audiences": ["a"], "token_use": ["refresh"]}},
+     "oidc.token_use may list only"),
+    ({"auth_mode": "hs256", "jwt_secret_parameter": ""}, "needs jwt_secret_parameter"),
+    ({"auth_mode": "rs256"}, "auth_mode must be hs256 or oidc"),
+    ({"token_sources": ["cookie"]}, "token_sources must list query and/or subprotocol"),
+])
+def test_inconsistent_auth_settings_are_refused_at_plan_time(overrides, message):
+    with pytest.raises(AssertionError, match=message):
+        evaluate_functions({"environment": "local.environment"}, **overrides)
 
 
 def test_issuer_and_audience_are_set_only_when_given():

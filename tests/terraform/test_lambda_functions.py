@@ -25,7 +25,9 @@ FUNCTIONS = MODULES / "functions"
 FAKES = {
     "aws_iam_role.this[each.key].arn": '"role-${each.key}"',
     "aws_lambda_layer_version.this.arn": '"LAYER"',
+    "aws_lambda_layer_version.crypto[*].arn": '(var.auth_mode == "oidc" ? ["CRYPTO"] : [])',
 }
+OIDC = {"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc", "audiences": ["client123"]}
 
 
 def write_dummy_zips(work):
@@ -62,6 +64,25 @@ def test_function_uses_its_zip_hash_role_layer_and_manifest_sizing(lambdas, name
     assert fn["source_code_hash"] == expected_hash
     assert fn["layers"] == ["LAYER"]
     assert fn["reserved_concurrent_executions"] == (50 if name == "fanout" else -1)
+
+
+def test_in_oidc_mode_only_the_token_verifier_gets_the_crypto_layer():
+    tfvars = {**FUNCTIONS_VARS, "build_dir": "build", "auth_mode": "oidc", "oidc": OIDC, "jwt_secret_parameter": ""}
+    layers = expand_resource(FUNCTIONS, "aws_lambda_function", "this", ["layers"],
+                             ["variables.tf", "policies.tf", "environment.tf"], tfvars, FAKES,
+                             setup=write_dummy_zips, extra_locals=FUNCTIONS_LOCALS)
+    verifier = MANIFEST["authorizer"]["function"]
+    assert layers[verifier]["layers"] == ["LAYER", "CRYPTO"]
+    assert all(fn["layers"] == ["LAYER"] for name, fn in layers.items() if name != verifier)
+
+
+def test_crypto_layer_is_the_zip_built_for_the_function_architecture_and_only_in_oidc_mode():
+    layer = resource(FUNCTIONS, "aws_lambda_layer_version", "crypto")
+    assert layer["count"] == '${var.auth_mode == "oidc" ? 1 : 0}'
+    assert blocks(FUNCTIONS, "locals")["crypto_layer_zip"] == "${var.build_dir}/crypto-layer-${var.architecture}.zip"
+    assert layer["filename"] == "${local.crypto_layer_zip}"
+    assert layer["compatible_architectures"] == ["${var.architecture}"]
+    assert "make build ARCH=" in first(first(layer["lifecycle"])["precondition"])["error_message"]
 
 
 def test_functions_trace_with_xray_and_log_to_their_own_retained_group():

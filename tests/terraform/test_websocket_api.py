@@ -100,12 +100,13 @@ def test_only_connect_uses_the_request_authorizer(routes):
     assert ROUTES["$connect"].get("authorizer") is True
 
 
-def test_authorizer_is_a_request_authorizer_on_the_token_query_string():
+def test_authorizer_is_a_request_authorizer_whose_identity_sources_follow_the_token_sources():
     authorizer = resource(API, "aws_apigatewayv2_authorizer", "this")
     assert authorizer["authorizer_type"] == "REQUEST"
-    assert authorizer["identity_sources"] == "${var.authorizer.identitySource}"
+    assert authorizer["identity_sources"] == "${local.identity_sources}"
     assert authorizer["authorizer_uri"] == "${var.invoke_arns[var.authorizer.function]}"
-    assert MANIFEST["authorizer"]["identitySource"] == ["route.request.querystring.token"]
+    assert MANIFEST["authorizer"]["tokenSources"] == {"query": "route.request.querystring.token",
+                                                      "subprotocol": "route.request.header.Sec-WebSocket-Protocol"}
     permission = resource(API, "aws_lambda_permission", "authorizer")
     assert permission["function_name"] == "${var.function_names[var.authorizer.function]}"
     assert permission["source_arn"] == "${aws_apigatewayv2_api.this.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.this.id}"
@@ -205,3 +206,25 @@ def test_an_authorizer_on_a_route_other_than_connect_is_rejected():
     bad = {**ROUTES, "sendMessage": {**ROUTES["sendMessage"], "authorizer": True}}
     with pytest.raises(AssertionError, match="authorize only at"):
         evaluate(API, FILES, {**API_VARS, "routes": bad}, {"n": "length(var.routes)"})
+
+
+@pytest.mark.parametrize("sources, expected", [
+    (["query"], ["route.request.querystring.token"]),
+    (["subprotocol"], ["route.request.header.Sec-WebSocket-Protocol"]),
+    # API Gateway requires every identity source to be present (AND): with both enabled, none is set
+    # and the authorizer function answers 401 itself when neither carries a token
+    (["query", "subprotocol"], []),
+])
+def test_identity_sources_are_the_single_enabled_token_source_or_none(sources, expected):
+    result = evaluate(API, FILES, {**API_VARS, "token_sources": sources}, {"sources": "local.identity_sources"})
+    assert result["sources"] == expected
+
+
+def test_a_token_source_the_manifest_does_not_define_is_rejected():
+    with pytest.raises(AssertionError, match="token_sources may name only"):
+        evaluate(API, FILES, {**API_VARS, "token_sources": ["cookie"]}, {"n": "length(var.token_sources)"})
+
+
+def test_root_passes_the_token_sources_to_the_api_and_the_functions():
+    calls = blocks(TF, "module")
+    assert calls["api"]["token_sources"] == calls["functions"]["token_sources"] == "${var.token_sources}"

@@ -85,3 +85,34 @@ def test_route_without_authorizer_context_answers_forbidden(aws):
     del event["requestContext"]["authorizer"]
     reply = json.loads(handler("broadcast")(event, FakeContext())["body"])
     assert reply["code"] == "FORBIDDEN"
+
+
+def _offering(event, *values):
+    for value in values:
+        event["headers"]["Sec-WebSocket-Protocol"] = value
+        event["multiValueHeaders"].setdefault("Sec-WebSocket-Protocol", []).append(value)
+    return event
+
+
+def test_connect_selects_the_wschat_subprotocol_and_never_echoes_the_token(aws):
+    # GIVEN a browser that offered `wschat` and its token as subprotocols
+    event = _offering(connect_event("c1=", "u_1"), "wschat, bearer.eyJhbGciOi.secret.sig")
+    # WHEN $connect runs / THEN it selects exactly `wschat` (else the browser fails the handshake)
+    assert handler("connect")(event, FakeContext()) == {"statusCode": 200,
+                                                         "headers": {"Sec-WebSocket-Protocol": "wschat"}}
+    assert Connection.get("c1=").userId == "u_1"
+
+
+def test_connect_reads_subprotocols_sent_as_repeated_headers(aws):
+    event = _offering(connect_event("c1=", "u_1"), "bearer.abc", "wschat")
+    assert handler("connect")(event, FakeContext())["headers"] == {"Sec-WebSocket-Protocol": "wschat"}
+
+
+def test_connect_without_offered_subprotocols_selects_none(aws):
+    assert handler("connect")(connect_event("c1=", "u_1"), FakeContext()) == {"statusCode": 200}
+
+
+def test_connect_offering_only_other_subprotocols_is_refused_without_writing(aws):
+    event = _offering(connect_event("c1=", "u_1"), "graphql-ws, chat1")
+    assert handler("connect")(event, FakeContext()) == {"statusCode": 400}
+    assert list(Connection.scan()) == []

@@ -11,14 +11,30 @@ locals {
     LOG_LEVEL            = var.log_level
   }
 
-  # Only the functions allowed to read the JWT secret (the authorizer) learn where it is.
-  jwt_environment = {
+  # Only the function that verifies tokens (permissions.jwtSecret: the authorizer) learns how: where
+  # the HS256 secret is (hs256), or which identity provider to trust (oidc). Empty settings are left out.
+  hs256_environment = {
     for key, value in {
       JWT_SECRET_PARAMETER = var.jwt_secret_parameter
       JWT_ISSUER           = var.jwt_issuer
       JWT_AUDIENCE         = var.jwt_audience
     } : key => value if value != ""
   }
+  oidc_environment = {
+    for key, value in {
+      AUTH_MODE            = "oidc"
+      OIDC_ISSUER          = var.oidc.issuer
+      OIDC_AUDIENCE        = join(",", var.oidc.audiences)
+      OIDC_USER_CLAIM      = var.oidc.user_claim
+      OIDC_TOKEN_USE       = join(",", var.oidc.token_use)
+      OIDC_JWKS_URI        = var.oidc.jwks_uri
+      OIDC_HTTP_TIMEOUT_MS = tostring(var.oidc.http_timeout_ms)
+    } : key => value if value != ""
+  }
+  jwt_environment = merge(
+    { TOKEN_SOURCES = join(",", var.token_sources) },
+    var.auth_mode == "oidc" ? tomap(local.oidc_environment) : tomap(local.hs256_environment),
+  )
 
   environment = {
     for name, fn in var.functions : name => merge(

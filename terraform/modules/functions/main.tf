@@ -7,6 +7,8 @@ locals {
   partition  = data.aws_partition.current.partition
   dns_suffix = data.aws_partition.current.dns_suffix
   layer_zip  = "${var.build_dir}/layer.zip"
+  # cryptography + cffi for this architecture (tools/build.py --architecture): oidc mode only
+  crypto_layer_zip = "${var.build_dir}/crypto-layer-${var.architecture}.zip"
 }
 
 # Shared code (the `chat` package) and its pure-Python dependencies, built by tools/build.py.
@@ -17,6 +19,26 @@ resource "aws_lambda_layer_version" "this" {
   compatible_runtimes      = [var.runtime]
   compatible_architectures = [var.architecture]
   description              = "chat package + pinned dependencies (requirements/layer.txt)"
+}
+
+# Compiled wheels (requirements/crypto-layer.txt) the authorizer needs to verify RS/ES signatures in
+# oidc mode. Attached to the token verifier only, and only in oidc mode: hs256 never loads them.
+resource "aws_lambda_layer_version" "crypto" {
+  count = var.auth_mode == "oidc" ? 1 : 0
+
+  layer_name               = "${var.name_prefix}-crypto"
+  filename                 = local.crypto_layer_zip
+  source_code_hash         = filebase64sha256(local.crypto_layer_zip)
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
+  description              = "cryptography + cffi for ${var.runtime} on ${var.architecture} (requirements/crypto-layer.txt)"
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.crypto_layer_zip)
+      error_message = "oidc mode needs build/crypto-layer-${var.architecture}.zip: run `make build ARCH=${var.architecture}` (the wheels must match lambda_architecture)."
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -81,7 +103,7 @@ resource "aws_lambda_function" "this" {
   timeout          = each.value.timeout
   filename         = local.zips[each.key]
   source_code_hash = filebase64sha256(local.zips[each.key])
-  layers           = [aws_lambda_layer_version.this.arn]
+  layers           = concat([aws_lambda_layer_version.this.arn], each.value.permissions.jwtSecret ? aws_lambda_layer_version.crypto[*].arn : [])
   kms_key_arn      = var.kms_key_arn
 
   reserved_concurrent_executions = lookup(var.reserved_concurrency, each.key, -1)
@@ -103,6 +125,12 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = contains(keys(var.functions), var.fanout_function)
       error_message = "fanout_function must name a function of the manifest."
+    }
+
+    precondition {
+      # the authorizer must fail closed on a slow identity provider before Lambda times it out
+      condition     = var.auth_mode != "oidc" || !each.value.permissions.jwtSecret || var.oidc.http_timeout_ms + 500 <= each.value.timeout * 1000
+      error_message = "oidc.http_timeout_ms + 500 ms must fit in the token verifier's timeout (manifest.json)."
     }
   }
 }

@@ -72,7 +72,9 @@ locals {
           Resource = [for target in sort(distinct(fn.permissions.invoke)) : local.function_arns[target]]
         }
       ],
-      !fn.permissions.jwtSecret ? [] : [
+      # oidc mode reads no secret: the authorizer only fetches the provider's public JWKS over HTTPS
+      # (no IAM involved; the functions run outside a VPC, so they reach public endpoints directly).
+      !fn.permissions.jwtSecret || var.auth_mode != "hs256" ? [] : [
         {
           Sid      = "ReadJwtSecret"
           Effect   = "Allow"
@@ -80,7 +82,7 @@ locals {
           Resource = [local.ssm_parameter_arn]
         }
       ],
-      !fn.permissions.jwtSecret || var.jwt_secret_kms_key_arn == null ? [] : [
+      !fn.permissions.jwtSecret || var.auth_mode != "hs256" || var.jwt_secret_kms_key_arn == null ? [] : [
         {
           Sid       = "DecryptJwtSecret"
           Effect    = "Allow"

@@ -163,13 +163,74 @@ variable "function_settings" {
   }
 }
 
-variable "jwt_secret_parameter" {
-  description = "Name of the SSM SecureString parameter holding the HS256 secret (created outside Terraform; the secret never enters code or state)."
+variable "auth_mode" {
+  description = "How the token verifier (the function with permissions.jwtSecret) checks tokens: hs256 (shared secret in SSM) or oidc (an OpenID Connect provider's JWKS)."
   type        = string
+  default     = "hs256"
 
   validation {
-    condition     = length(var.jwt_secret_parameter) <= 2048 && can(regex("^[A-Za-z0-9_./-]+$", var.jwt_secret_parameter))
+    condition     = contains(["hs256", "oidc"], var.auth_mode)
+    error_message = "auth_mode must be hs256 or oidc."
+  }
+}
+
+variable "token_sources" {
+  description = "Where the authorizer takes the token from (TOKEN_SOURCES): query, subprotocol, or both."
+  type        = list(string)
+  default     = ["query", "subprotocol"]
+
+  validation {
+    condition     = length(var.token_sources) > 0 && alltrue([for source in var.token_sources : contains(["query", "subprotocol"], source)])
+    error_message = "token_sources must list query and/or subprotocol."
+  }
+}
+
+variable "oidc" {
+  description = "oidc mode: the issuer URL (tokens' iss), accepted audiences / app client ids, the user id claim, accepted Cognito token_use values ([] = not checked), an optional JWKS URL that skips discovery, and the fetch time budget."
+  type = object({
+    issuer          = optional(string, "")
+    audiences       = optional(list(string), [])
+    user_claim      = optional(string, "sub")
+    token_use       = optional(list(string), [])
+    jwks_uri        = optional(string, "")
+    http_timeout_ms = optional(number, 2000)
+  })
+  default = {}
+
+  validation {
+    condition     = var.auth_mode != "oidc" || (startswith(var.oidc.issuer, "https://") && length(var.oidc.audiences) > 0)
+    error_message = "auth_mode = \"oidc\" needs oidc.issuer (https://...) and at least one oidc.audiences entry (the app client id)."
+  }
+
+  validation {
+    condition     = alltrue([for use in var.oidc.token_use : contains(["id", "access"], use)])
+    error_message = "oidc.token_use may list only id and access."
+  }
+
+  validation {
+    condition     = var.oidc.jwks_uri == "" || startswith(var.oidc.jwks_uri, "https://")
+    error_message = "oidc.jwks_uri must be an https:// URL (or empty to use discovery)."
+  }
+
+  validation {
+    condition     = var.oidc.http_timeout_ms >= 100 && var.oidc.http_timeout_ms <= 20000
+    error_message = "oidc.http_timeout_ms must be between 100 and 20000."
+  }
+}
+
+variable "jwt_secret_parameter" {
+  description = "hs256 mode: name of the SSM SecureString parameter holding the HS256 secret (created outside Terraform; the secret never enters code or state). Unused in oidc mode."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = length(var.jwt_secret_parameter) <= 2048 && can(regex("^[A-Za-z0-9_./-]*$", var.jwt_secret_parameter))
     error_message = "jwt_secret_parameter must be a valid SSM parameter name."
+  }
+
+  validation {
+    condition     = var.auth_mode != "hs256" || var.jwt_secret_parameter != ""
+    error_message = "auth_mode = \"hs256\" needs jwt_secret_parameter."
   }
 }
 

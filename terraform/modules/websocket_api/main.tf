@@ -6,12 +6,15 @@ resource "aws_apigatewayv2_api" "this" {
   tags                       = var.tags
 }
 
+# Identity sources (routes.tf): the token source when only one is enabled, so API Gateway answers 401
+# itself when it is missing; none when both are, because API Gateway requires every identity source to
+# be present (they are ANDed) and a client sends its token one way: the function then answers 401.
 resource "aws_apigatewayv2_authorizer" "this" {
   api_id           = aws_apigatewayv2_api.this.id
   name             = "${var.name_prefix}-token"
   authorizer_type  = "REQUEST"
   authorizer_uri   = var.invoke_arns[var.authorizer.function]
-  identity_sources = var.authorizer.identitySource
+  identity_sources = local.identity_sources
 }
 
 resource "aws_lambda_permission" "authorizer" {

@@ -5,11 +5,14 @@ locals {
 
   authorized_routes = { for key, route in var.routes : key => route if route.authorizer }
 
+  # One enabled token source: its expression (a missing token is a 401 before any Lambda runs).
+  # Several: none, since API Gateway ANDs identity sources; the authorizer answers 401 itself.
+  identity_sources = length(var.token_sources) == 1 ? [var.authorizer.tokenSources[var.token_sources[0]]] : []
+
   integration_timeout_ms = 29000 # also in var.function_timeouts' validation
 
   # Only variables AWS documents for WebSocket access logs (websocket-api-logging): the HTTP API's
   # $context.integrationErrorMessage / $context.integrationStatus are $context.integration.* here.
-
   access_log_format = {
     requestId          = "$context.requestId"
     extendedRequestId  = "$context.extendedRequestId"

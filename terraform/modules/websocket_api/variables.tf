@@ -39,11 +39,32 @@ variable "routes" {
 }
 
 variable "authorizer" {
-  description = "manifest.json `authorizer`: the REQUEST authorizer function and its identity sources."
+  description = "manifest.json `authorizer`: the REQUEST authorizer function and, per token source (query, subprotocol), its identity-source expression."
   type = object({
-    function       = string
-    identitySource = list(string)
+    function     = string
+    tokenSources = map(string)
   })
+
+  validation {
+    condition     = alltrue([for expression in values(var.authorizer.tokenSources) : can(regex("^route\\.request\\.(querystring|header)\\.[A-Za-z0-9._-]+$", expression))])
+    error_message = "authorizer.tokenSources values must be route.request.querystring.<name> or route.request.header.<name> expressions."
+  }
+}
+
+variable "token_sources" {
+  description = "Where clients may send the token at $connect: query (?token=), subprotocol (Sec-WebSocket-Protocol), or both."
+  type        = list(string)
+  default     = ["query", "subprotocol"]
+
+  validation {
+    condition     = length(var.token_sources) > 0 && length(var.token_sources) == length(distinct(var.token_sources))
+    error_message = "token_sources must name at least one source, each once."
+  }
+
+  validation {
+    condition     = alltrue([for source in var.token_sources : contains(keys(var.authorizer.tokenSources), source)])
+    error_message = "token_sources may name only the token sources of manifest.json authorizer.tokenSources (query, subprotocol)."
+  }
 }
 
 variable "function_names" {

@@ -1,0 +1,172 @@
+"""Authorizer settings at the root (hs256 / oidc, token sources) and the optional Cognito module:
+validations evaluated by the embedded Terraform, the module's shape, and (where a real `terraform`
+and the AWS provider mirror exist) an apply of the module against moto's Cognito."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.terraform.conftest import MODULES, TF, blocks, evaluate, first, resource
+
+COGNITO = MODULES / "cognito"
+ROOT_VARS = {"region": "eu-west-1"}
+
+
+def root_validation(**tfvars):
+    return evaluate(TF, ["variables.tf"], {**ROOT_VARS, **tfvars}, {"mode": "var.auth_mode"})
+
+
+# --- root variables ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("tfvars", [
+    {"jwt_secret_parameter": "/wschat/dev/jwt-secret"},
+    {"auth_mode": "oidc", "oidc": {"issuer": "https://tenant.eu.auth0.com/", "audiences": ["abc"]}},
+    {"auth_mode": "oidc", "cognito": {"enabled": True}},
+    {"auth_mode": "oidc", "cognito": {"enabled": True}, "token_sources": ["subprotocol"]},
+], ids=["hs256", "oidc-external", "oidc-cognito", "oidc-cognito-subprotocol-only"])
+def test_consistent_auth_settings_are_accepted(tfvars):
+    assert root_validation(**tfvars)["mode"] == tfvars.get("auth_mode", "hs256")
+
+
+@pytest.mark.parametrize("tfvars, message", [
+    ({}, "needs jwt_secret_parameter"),
+    ({"auth_mode": "oidc"}, "needs oidc.issuer"),
+    ({"auth_mode": "oidc", "oidc": {"issuer": "https://idp.example.com"}}, "needs oidc.audiences"),
+    ({"auth_mode": "oidc", "oidc": {"issuer": "http://idp.example.com", "audiences": ["a"]}}, "must be an https"),
+    ({"jwt_secret_parameter": "/p", "token_sources": []}, "token_sources must list"),
+    ({"jwt_secret_parameter": "/p", "token_sources": ["query", "query"]}, "token_sources must list"),
+], ids=["hs256-no-secret", "oidc-no-issuer", "oidc-no-audience", "oidc-http-issuer", "no-source", "twice"])
+def test_inconsistent_auth_settings_fail_with_a_clear_message(tfvars, message):
+    with pytest.raises(AssertionError, match=message):
+        root_validation(**tfvars)
+
+
+def test_cognito_is_off_by_default_and_created_once_when_enabled():
+    defaults = evaluate(TF, ["variables.tf"], {**ROOT_VARS, "jwt_secret_parameter": "/p"},
+                        {"cognito": "var.cognito.enabled", "mode": "var.auth_mode", "sources": "var.token_sources"})
+    assert defaults == {"cognito": False, "mode": "hs256", "sources": ["query", "subprotocol"]}
+    call = blocks(TF, "module")["cognito"]
+    assert call["count"] == "${var.cognito.enabled ? 1 : 0}"
+    outputs = blocks(TF, "output")
+    assert {"oidc_issuer", "oidc_client_id", "cognito_user_pool_id", "cognito_hosted_ui_url", "auth_mode"} <= set(outputs)
+
+
+# --- the Cognito module -----------------------------------------------------------------------------
+def test_the_app_client_is_a_public_client_without_implicit_flows():
+    client = resource(COGNITO, "aws_cognito_user_pool_client", "this")
+    assert client["generate_secret"] is False  # browsers cannot keep a secret
+    assert "ALLOW_USER_SRP_AUTH" in client["explicit_auth_flows"]
+    assert client["prevent_user_existence_errors"] == "ENABLED"
+    assert client["enable_token_revocation"] is True
+    assert "implicit" not in json.dumps(client)  # tokens never in a redirect URL fragment
+
+
+def test_the_pool_requires_strong_passwords_verified_recovery_and_offers_mfa():
+    pool = resource(COGNITO, "aws_cognito_user_pool", "this")
+    policy = first(pool["password_policy"])
+    assert policy["minimum_length"] == "${var.password_minimum_length}"
+    assert all(policy[k] is True for k in ("require_lowercase", "require_uppercase", "require_numbers", "require_symbols"))
+    variables = blocks(COGNITO, "variable")
+    assert variables["password_minimum_length"]["default"] >= 12
+    assert variables["mfa"]["default"] == "OPTIONAL" and variables["self_sign_up"]["default"] is False
+    assert variables["deletion_protection"]["default"] is True
+
+
+def test_the_issuer_output_is_the_pools_oidc_issuer_url():
+    outputs = blocks(COGNITO, "output")
+    assert outputs["issuer"]["value"] == "https://cognito-idp.${var.region}.amazonaws.com/${aws_cognito_user_pool.this.id}"
+    assert outputs["client_id"]["value"] == "${aws_cognito_user_pool_client.this.id}"
+
+
+# --- apply against moto (real terraform + the AWS provider from a filesystem mirror) -----------------
+def provider_mirror() -> Path | None:
+    for root in filter(None, [os.environ.get("TF_PROVIDER_MIRROR"), "/opt/tf-plugins"]):
+        if list(Path(root).glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
+            return Path(root)
+    return None
+
+
+@pytest.fixture
+def moto_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{server.get_host_and_port()[1]}"
+    server.stop()
+
+
+def test_the_cognito_module_applies_against_moto_and_replans_clean(tmp_path, moto_endpoint):
+    terraform, mirror = shutil.which(os.environ.get("TERRAFORM", "terraform")), provider_mirror()
+    if terraform is None or mirror is None:
+        print("\n!!!!! SKIPPED: no terraform binary or AWS provider mirror (TF_PROVIDER_MIRROR): the Cognito "
+              "module is not applied against moto here", file=sys.stderr)
+        pytest.skip("terraform and an AWS provider filesystem mirror are needed")
+    # GIVEN the module with every optional part on (hosted UI domain, OAuth callbacks, MFA)
+    shutil.copytree(COGNITO, tmp_path / "cognito")
+    versions = (tmp_path / "cognito" / "versions.tf")
+    versions.write_text(versions.read_text().replace('"~> 6.0"', '">= 5.100, < 7.0"'))  # the mirror's provider
+    (tmp_path / "cli.tfrc").write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n'
+        '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
+        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n')
+    (tmp_path / "main.tf").write_text(f'''
+terraform {{
+  required_providers {{
+    aws = {{ source = "hashicorp/aws", version = ">= 5.100, < 7.0" }}
+  }}
+}}
+provider "aws" {{
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  endpoints {{
+    cognitoidp = "{moto_endpoint}"
+  }}
+}}
+module "cognito" {{
+  source              = "./cognito"
+  name_prefix         = "wschat-moto"
+  region              = "us-east-1"
+  callback_urls       = ["http://localhost:8080/callback"]
+  domain_prefix       = "wschat-moto-test"
+  allow_password_auth = true
+  deletion_protection = false
+}}
+output "issuer" {{
+  value = module.cognito.issuer
+}}
+output "client_id" {{
+  value = module.cognito.client_id
+}}
+''')
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tmp_path / "cli.tfrc"), "TF_IN_AUTOMATION": "1",
+           "CHECKPOINT_DISABLE": "1"}
+
+    def tf(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([terraform, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    assert tf("init", "-input=false", "-backend=false").returncode == 0
+    applied = tf("apply", "-auto-approve", "-input=false", "-no-color")
+    assert applied.returncode == 0, applied.stderr[-3000:]
+    # THEN the pool and client exist in (moto's) Cognito, the outputs are the OIDC settings ...
+    outputs = json.loads(tf("output", "-json").stdout)
+    import boto3
+
+    idp = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=moto_endpoint,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    pool_id = outputs["issuer"]["value"].rsplit("/", 1)[1]
+    client = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=outputs["client_id"]["value"])
+    assert client["UserPoolClient"]["ClientName"] == "wschat-moto-web"
+    # ... and a second plan wants no change (the module's settings round-trip)
+    replan = tf("plan", "-input=false", "-no-color", "-detailed-exitcode")
+    assert replan.returncode == 0, replan.stdout[-3000:]
