@@ -17,7 +17,7 @@ lock: ## Re-resolve requirements/dev.in into the fully pinned requirements/dev.t
 	@tools/lock.sh
 
 build: venv ## Build deterministic function zips, build/layer.zip and build/crypto-layer-$(ARCH).zip (ARCH=arm64|x86_64)
-	@$(PY) tools/build.py --architecture $(ARCH)
+	@$(if $(call one_of,$(ARCH),arm64 x86_64),,$(error ARCH must be arm64 or x86_64))$(PY) tools/build.py --architecture $(ARCH)
 
 test: ## Run every test suite (bootstraps .venv, tools, browser): the README's test command
 	@tools/test.sh

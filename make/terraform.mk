@@ -5,7 +5,7 @@
 # Values that reach a recipe from the command line or the environment are taken literally: make would
 # otherwise expand a value such as $(shell ...) when it exports it. ENV and FN are then checked
 # against what the project defines (terraform/envs/*.tfvars, manifest.json) before any shell sees them.
-$(foreach v,ENV FN NAME_PREFIX REGION,$(if $(filter command line environment,$(origin $(v))),$(eval override $(v) := $$(value $(v)))))
+$(foreach v,ENV FN NAME_PREFIX REGION ARCH,$(if $(filter command line environment,$(origin $(v))),$(eval override $(v) := $$(value $(v)))))
 TERRAFORM ?= terraform
 ENV ?= dev
 ENVS = $(basename $(notdir $(wildcard terraform/envs/*.tfvars)))

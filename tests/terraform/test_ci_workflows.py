@@ -370,7 +370,8 @@ def test_the_deploy_plans_on_the_deployed_commit_taking_the_lock_and_uploads_pla
     assert lines == ['make plan ENV="$TF_ENV"'], "the plan that is applied takes the state lock"
     upload = plan["steps"][step_index(plan, lambda s: uses(s, "actions/upload-artifact"))]
     paths = upload["with"]["path"].split()
-    assert paths == ["build/terraform/", "build/functions/*.zip", "build/layer.zip", "terraform/.terraform.lock.hcl"]
+    assert paths == ["build/terraform/", "build/functions/*.zip", "build/layer.zip", "build/crypto-layer-*.zip",
+                     "terraform/.terraform.lock.hcl"]
     # upload-artifact >= 4.4 drops hidden files unless told: the lock file would silently be missing
     assert upload["with"]["include-hidden-files"] is True
     assert upload["with"]["if-no-files-found"] == "error"
