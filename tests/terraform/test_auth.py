@@ -9,11 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.terraform.conftest import MODULES, TF, blocks, evaluate, first, resource
+from tests.terraform.conftest import MODULES, ROOT, TF, blocks, evaluate, first, resource
+
+sys.path.insert(0, str(ROOT / "tools"))
+import tf_toolchain  # noqa: E402
 
 COGNITO = MODULES / "cognito"
 ROOT_VARS = {"region": "eu-west-1"}
@@ -85,13 +87,6 @@ def test_the_issuer_output_is_the_pools_oidc_issuer_url():
 
 
 # --- apply against moto (real terraform + the AWS provider from a filesystem mirror) -----------------
-def provider_mirror() -> Path | None:
-    for root in filter(None, [os.environ.get("TF_PROVIDER_MIRROR"), "/opt/tf-plugins"]):
-        if list(Path(root).glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
-            return Path(root)
-    return None
-
-
 @pytest.fixture
 def moto_endpoint():
     from moto.server import ThreadedMotoServer
@@ -103,19 +98,13 @@ def moto_endpoint():
 
 
 def test_the_cognito_module_applies_against_moto_and_replans_clean(tmp_path, moto_endpoint):
-    terraform, mirror = shutil.which(os.environ.get("TERRAFORM", "terraform")), provider_mirror()
-    if terraform is None or mirror is None:
-        print("\n!!!!! SKIPPED: no terraform binary or AWS provider mirror (TF_PROVIDER_MIRROR): the Cognito "
-              "module is not applied against moto here", file=sys.stderr)
-        pytest.skip("terraform and an AWS provider filesystem mirror are needed")
+    try:
+        toolchain = tf_toolchain.resolve(os.environ.get("TERRAFORM", "terraform"), build=tmp_path)
+    except tf_toolchain.ToolchainMissing as e:
+        pytest.skip(f"real Terraform checks skipped: {e}")
+    terraform = toolchain.terraform
     # GIVEN the module with every optional part on (hosted UI domain, OAuth callbacks, MFA)
     shutil.copytree(COGNITO, tmp_path / "cognito")
-    versions = (tmp_path / "cognito" / "versions.tf")
-    versions.write_text(versions.read_text().replace('"~> 6.0"', '">= 5.100, < 7.0"'))  # the mirror's provider
-    (tmp_path / "cli.tfrc").write_text(
-        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n'
-        '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
-        '  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n')
     (tmp_path / "main.tf").write_text(f'''
 terraform {{
   required_providers {{
@@ -149,8 +138,7 @@ output "client_id" {{
   value = module.cognito.client_id
 }}
 ''')
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tmp_path / "cli.tfrc"), "TF_IN_AUTOMATION": "1",
-           "CHECKPOINT_DISABLE": "1"}
+    env = {**toolchain.run_env(), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
 
     def tf(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([terraform, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
