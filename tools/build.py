@@ -21,14 +21,13 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/build.py`
+from manifest import Manifest, ManifestError, load_manifest  # noqa: E402
+
 BUILD = ROOT / "build"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIP_PARTS = {"__pycache__", ".pytest_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
-
-
-def load_manifest() -> dict:
-    return json.loads((ROOT / "manifest.json").read_text())
 
 
 def _entry(name: str, is_dir: bool = False) -> zipfile.ZipInfo:
@@ -68,16 +67,17 @@ def tree_files(source: Path, prefix: str = "") -> dict[str, bytes]:
     return files
 
 
-def function_files(name: str) -> dict[str, bytes]:
+def function_files(name: str, manifest: Manifest | None = None) -> dict[str, bytes]:
+    fn = (manifest or load_manifest(ROOT)).functions[name]
     source = ROOT / "functions" / name
-    if not (source / "handler.py").is_file():
-        raise SystemExit(f"build: functions/{name}/handler.py is missing (manifest names function {name!r})")
+    if not (source / fn.handler_file).is_file():
+        raise SystemExit(f"build: functions/{name}/{fn.handler_file} is missing (manifest names function {name!r})")
     return tree_files(source)
 
 
-def build_function(name: str) -> tuple[Path, str]:
+def build_function(name: str, manifest: Manifest | None = None) -> tuple[Path, str]:
     target = BUILD / "functions" / f"{name}.zip"
-    return target, write_zip(target, function_files(name))
+    return target, write_zip(target, function_files(name, manifest))
 
 
 def layer_requirements() -> list[str]:
@@ -140,12 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-layer", action="store_true", help="skip build/layer.zip")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args(argv)
-    manifest = load_manifest()
-    names = args.function or sorted(manifest["functions"])
-    unknown = [n for n in names if n not in manifest["functions"]]
+    try:
+        manifest = load_manifest(ROOT)
+    except ManifestError as e:
+        raise SystemExit(f"build: {e}") from None
+    names = args.function or sorted(manifest.functions)
+    unknown = [n for n in names if n not in manifest.functions]
     if unknown:
-        parser.error(f"not in manifest.json: {', '.join(unknown)} (known: {', '.join(sorted(manifest['functions']))})")
-    rows = [build_function(name) for name in names]
+        parser.error(f"not in the manifest: {', '.join(unknown)} (known: {', '.join(sorted(manifest.functions))})")
+    rows = [build_function(name, manifest) for name in names]
     if not args.no_layer and not args.function:
         rows.append(build_layer())
     table = [{"artifact": str(path.relative_to(ROOT)), "bytes": path.stat().st_size, "sha256": digest}

@@ -29,6 +29,8 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/deploy_fn.py`
+from manifest import Manifest, load_manifest  # noqa: E402
 
 
 class DeployError(Exception):
@@ -44,10 +46,6 @@ class DeployResult:
     code_sha256: str
     version: str | None
     changed: bool
-
-
-def load_manifest(root: Path = ROOT) -> dict[str, Any]:
-    return json.loads((root / "manifest.json").read_text())
 
 
 def _build_module() -> ModuleType:
@@ -94,11 +92,11 @@ def deploy(
     publish: bool = True,
     force: bool = False,
     client: Any = None,
-    manifest: dict[str, Any] | None = None,
+    manifest: Manifest | None = None,
 ) -> DeployResult:
-    manifest = manifest if manifest is not None else load_manifest()
-    if function not in manifest["functions"]:
-        known = ", ".join(sorted(manifest["functions"]))
+    manifest = manifest if manifest is not None else load_manifest(ROOT)
+    if function not in manifest.functions:
+        known = ", ".join(sorted(manifest.functions))
         raise DeployError(f"unknown function {function!r}; manifest.json has: {known}")
     if function_name is None:
         if not name_prefix:

@@ -26,6 +26,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/tf.py`
+from manifest import load_manifest  # noqa: E402
+
 TF_DIR = ROOT / "terraform"
 BUILD = ROOT / "build"
 PLANS = BUILD / "terraform"
@@ -59,8 +62,8 @@ def _shown(path: Path) -> Path:
 
 
 def expected_zips(build: Path) -> list[Path]:
-    manifest = json.loads((ROOT / "manifest.json").read_text())
-    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(manifest["functions"]))]
+    functions = load_manifest(ROOT).functions
+    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(functions))]
 
 
 def zip_hashes(build: Path | None = None) -> dict[str, str]:

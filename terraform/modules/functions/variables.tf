@@ -53,9 +53,18 @@ variable "functions" {
 }
 
 variable "fanout_function" {
-  description = "Manifest name of the continuation worker; its real name is given to every function as FANOUT_FUNCTION_NAME."
+  description = "manifest.json `fanoutWorker.function`: the continuation worker; its real name is given to every function as FANOUT_FUNCTION_NAME."
   type        = string
-  default     = "fanout"
+}
+
+variable "client_actions" {
+  description = "The actions clients may send (manifest.json custom routes); every function gets them, sorted, as CLIENT_ACTIONS ($default lists them)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.client_actions) > 0 && alltrue([for action in var.client_actions : can(regex("^[^,$][^,]*$", action))])
+    error_message = "client_actions must list at least one action; an action may not start with '$' or contain ','."
+  }
 }
 
 variable "build_dir" {
