@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from chat.clients import ssm_client
+from chat.clients import on_reset, ssm_client
 from chat.config import Settings, get_settings
 from chat.errors import ConfigurationError, InvalidToken
 from chat.protocol import USER_ID
@@ -36,6 +36,9 @@ def jwt_secret() -> str:
             Name=settings.jwt_secret_parameter, WithDecryption=True)
         return response["Parameter"]["Value"]
     raise ConfigurationError("set JWT_SECRET_PARAMETER (or JWT_SECRET locally) for the authorizer")
+
+
+on_reset(jwt_secret.cache_clear)
 
 
 def mint_token(user_id: str, secret: str, ttl_seconds: int = 3600, **claims: Any) -> str:

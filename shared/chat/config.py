@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chat.clients import on_reset
 from chat.errors import ConfigurationError
 
 #: Every environment variable the layer reads, with what it means. Terraform and the emulator
@@ -18,6 +19,8 @@ from chat.errors import ConfigurationError
 REQUIRED = ("CONNECTIONS_TABLE", "ROOM_MEMBERS_TABLE", "MESSAGES_TABLE")
 OPTIONAL = {
     "AWS_REGION": "region of the tables and the management endpoint (set by the Lambda runtime)",
+    "CLIENT_ACTIONS": "comma-separated actions a client may send (the manifest's custom routes; $default "
+                      "names them); set by Terraform and the emulator from manifest.json",
     "MANAGEMENT_ENDPOINT": "override of https://{apiId}.execute-api.{region}.amazonaws.com/{stage}",
     "CONNECTION_TTL_SECONDS": "registry row lifetime; default 2 h max connection + 10 min slack",
     "MESSAGE_RETENTION_DAYS": "history TTL in days; 0 keeps messages forever",
@@ -45,6 +48,7 @@ class Settings:
     room_members_table: str
     messages_table: str
     region: str | None = None
+    client_actions: tuple[str, ...] = ()
     management_endpoint: str | None = None
     connection_ttl_seconds: int = 2 * 3600 + 600
     message_retention_days: int = 0
@@ -77,6 +81,7 @@ class Settings:
             room_members_table=env["ROOM_MEMBERS_TABLE"],
             messages_table=env["MESSAGES_TABLE"],
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            client_actions=tuple(a.strip() for a in (env.get("CLIENT_ACTIONS") or "").split(",") if a.strip()),
             management_endpoint=env.get("MANAGEMENT_ENDPOINT") or None,
             connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", cls.connection_ttl_seconds, 60),
             message_retention_days=_int(env, "MESSAGE_RETENTION_DAYS", cls.message_retention_days, 0),
@@ -102,6 +107,11 @@ class Settings:
             raise ConfigurationError("missing required environment variable: AWS_REGION")
         return self.region
 
+    def require_client_actions(self) -> tuple[str, ...]:
+        if not self.client_actions:
+            raise ConfigurationError("missing required environment variable: CLIENT_ACTIONS")
+        return self.client_actions
+
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
     raw = env.get(name)
@@ -119,5 +129,8 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | 
 
 @functools.cache
 def get_settings() -> Settings:
-    """Settings of this container, read once. Tests call ``get_settings.cache_clear()``."""
+    """Settings of this container, read once. ``chat.clients.reset()`` forgets them."""
     return Settings.from_env()
+
+
+on_reset(get_settings.cache_clear)
