@@ -79,7 +79,7 @@ async def serve(args: argparse.Namespace) -> int:
                         k: v for k, v in stack.handler_env.items() if k.endswith("_TABLE")},
                     "region": stack.config.region, "nofile": raise_nofile(),
                     "handler_env": stack.handler_env,
-                    "worker_pids": stack._runtime.worker_pids() if stack._runtime else []}
+                    "worker_pids": stack.runtime.worker_pids() if stack.runtime else []}
             print(json.dumps(info), flush=True)
             await stop.wait()
     finally:

@@ -32,7 +32,7 @@ def is_type(kind: str):
 
 
 def test_the_functions_run_in_another_process(worker_stack):
-    pids = worker_stack.stack._runtime.worker_pids()
+    pids = worker_stack.runtime.worker_pids()
     assert len(pids) == 2 and os.getpid() not in pids
 
 

@@ -9,6 +9,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from emulator import Quotas
+from manifest import load_manifest
 from tests.e2e.conftest import REPO, make_stack, open_client, recv_json
 
 pytestmark = pytest.mark.e2e
@@ -19,10 +20,10 @@ MAX_S = 2.5
 
 @pytest.fixture(scope="module")
 def tight_stack(dynamodb_endpoint, tmp_path_factory):
-    manifest = json.loads((REPO / "manifest.json").read_text())
-    manifest["routes"]["ping"]["routeResponse"] = False  # a one-way route
-    path = tmp_path_factory.mktemp("manifest") / "manifest.json"
-    path.write_text(json.dumps(manifest))
+    document = load_manifest(REPO).document()
+    document["routes"]["ping"]["routeResponse"] = False  # a one-way route
+    path = tmp_path_factory.mktemp("manifest") / "one-way-ping.json"
+    path.write_text(json.dumps(document))
     quotas = Quotas(idle_timeout_s=IDLE_S, max_connection_s=MAX_S,
                     throttling_rate_limit=10_000, throttling_burst_limit=10_000)
     s = make_stack(dynamodb_endpoint, quotas=quotas, manifest_path=path)
