@@ -126,6 +126,25 @@ FUNCTIONS_VARS = {
     "stage_name": "dev",
     "jwt_secret_parameter": "/wschat/test/jwt-secret",
 }
+API_VARS = {
+    "name_prefix": "wschat-test",
+    "stage_name": "dev",
+    "route_selection_expression": MANIFEST["routeSelectionExpression"],
+    "routes": MANIFEST["routes"],
+    "authorizer": MANIFEST["authorizer"],
+    "function_names": {name: f"wschat-test-{name}" for name in MANIFEST["functions"]},
+    "invoke_arns": {name: f"invoke:{name}" for name in MANIFEST["functions"]},
+    "throttling_rate_limit": 500,
+    "throttling_burst_limit": 1000,
+}
+MODULE_VARS = {
+    "functions": FUNCTIONS_VARS,
+    "websocket_api": API_VARS,
+    "monitoring": {"name_prefix": "wschat-test", "function_names": API_VARS["function_names"], "api_id": API_ID,
+                   "stage_name": "dev", "table_names": TABLE_NAMES},
+    "dynamodb": {"name_prefix": "wschat-test"},
+}
+"""Valid inputs of each module (what the root would pass), for evaluating its variables.tf."""
 FUNCTIONS_LOCALS = f'locals {{\n  account_id = "{ACCOUNT}"\n  partition  = "aws"\n}}\n'
 
 

@@ -3,8 +3,8 @@ variable "name_prefix" {
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9-]{1,40}$", var.name_prefix))
-    error_message = "name_prefix: 1-40 letters, digits or '-' (the function name must stay within 64 characters)."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,39}$", var.name_prefix))
+    error_message = "name_prefix: lower-case letter first, then up to 39 lower-case letters, digits or '-' (function and role names must stay within 64 characters)."
   }
 }
 
@@ -108,6 +108,11 @@ variable "reserved_concurrency" {
 variable "region" {
   description = "AWS region of the stack (builds the management endpoint and resource ARNs)."
   type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
 }
 
 variable "table_names" {
@@ -139,6 +144,11 @@ variable "log_retention_days" {
   description = "Retention of each function's CloudWatch log group."
   type        = number
   default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
 }
 
 variable "log_level" {
@@ -181,6 +191,11 @@ variable "jwt_secret_kms_key_arn" {
   description = "Customer KMS key that encrypts the JWT secret parameter; null when it uses the AWS managed aws/ssm key."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.jwt_secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.jwt_secret_kms_key_arn))
+    error_message = "jwt_secret_kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 variable "jwt_issuer" {
@@ -199,6 +214,11 @@ variable "kms_key_arn" {
   description = "Customer KMS key for the log groups and the environment variables (its key policy must allow CloudWatch Logs); null uses AWS managed encryption."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 variable "tags" {
