@@ -118,15 +118,20 @@ async def _run(config: StackConfig) -> int:
     return 0
 
 
+def configure_logging() -> None:
+    """The stack process's own log lines (the handlers log JSON to stdout themselves)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "boto3", "pynamodb", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or argv[0] not in ("run", "token", "-h", "--help"):
         argv.insert(0, "run")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "boto3", "pynamodb", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     if args.command == "token":
         from emulator.tokens import mint_token
 

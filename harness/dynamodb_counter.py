@@ -1,4 +1,4 @@
-"""A DynamoDB proxy that counts the items each read returned (bench only, not shipped).
+"""A DynamoDB proxy that counts the items each read returned (for the benchmarks; not shipped).
 
 It sits where the emulator's fault proxy would (handlers' AWS_ENDPOINT_URL_DYNAMODB) and reuses
 that proxy's forwarding; it adds per-operation counters: calls, and for Query/Scan the
