@@ -79,7 +79,7 @@ async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any
     sections = set(args.sections)
     t0 = time.perf_counter()
     with stack_sections.bench_stack(concurrency=args.concurrency, function_workers=args.function_workers,
-                                     log_path=args.out / "stack.log") as stack:
+                                     dynamodb=args.dynamodb, log_path=args.out / "stack.log") as stack:
         results["stack"] = {"start_s": round(time.perf_counter() - t0, 1), "dynamodb": stack.info["dynamodb_backend"],
                             "pid_rss_empty_mb": round(stack.rss_bytes() / 2**20, 1), "nofile": stack.info["nofile"]}
         empty_rss = stack.rss_bytes()
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function-workers", type=int, default=2,
                         help="function worker processes of the stack: one per core (default 2; 0: in-process)")
     parser.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in flight (default 64)")
+    parser.add_argument("--dynamodb", choices=("auto", "local", "moto"), default="auto",
+                        help="the stack's DynamoDB: auto (DynamoDB Local when Java exists), local or moto")
     parser.add_argument("--functions", default="",
                         help="section cold: comma-separated manifest functions to measure (default: all)")
     args = parser.parse_args(argv)

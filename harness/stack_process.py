@@ -24,6 +24,7 @@ START_TIMEOUT_S = 180.0
 
 @dataclass
 class StackProcess:
+    repo: Path = REPO  # the checkout whose emulator, functions and manifest run
     concurrency: int = 64
     function_workers: int = 1  # as `make run`: the functions in their own process(es)
     dynamodb: str = "auto"  # auto (DynamoDB Local) | local | moto
@@ -52,7 +53,7 @@ class StackProcess:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             log = self.log_path.open("wb")
         try:
-            self.proc = subprocess.Popen(self.command(ready_w), cwd=REPO, stdin=subprocess.PIPE, stdout=log,  # noqa: S603
+            self.proc = subprocess.Popen(self.command(ready_w), cwd=self.repo, stdin=subprocess.PIPE, stdout=log,  # noqa: S603
                                          stderr=subprocess.STDOUT if log else None, pass_fds=(ready_w,),
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
         finally:

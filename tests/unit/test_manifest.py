@@ -138,5 +138,5 @@ def test_no_python_code_but_the_manifest_package_opens_the_manifest_file():
 
 
 def test_the_reader_check_would_see_a_raw_read():
-    assert _names_the_file("manifest.json") and _names_the_file("../manifest.json")
-    assert not _names_the_file("running the functions of manifest.json")
+    assert _names_the_file(FILE_NAME) and _names_the_file(f"../{FILE_NAME}")
+    assert not _names_the_file(f"running the functions of {FILE_NAME}")
