@@ -9,18 +9,13 @@ import uuid
 from typing import Any
 
 import boto3
-import pytest
 
-from tests.e2e.conftest import make_stack, open_client, recv_json, recv_until
+from tests.e2e.conftest import open_client, recv_json, recv_until, stack_fixture
 
-
-@pytest.fixture(scope="module", name="stack")
-def stack_without_rate_limit(dynamodb_endpoint: str) -> Any:
-    """The ``stack`` of modules that import this: its per-connection rate limit is out of reach (test_reliability_security.py tests
-    the limit itself), so that many frames from one connection are judged on their content only."""
-    s = make_stack(dynamodb_endpoint, extra_env={"RATE_LIMIT_PER_MINUTE": "100000"})
-    yield s
-    s.stop()
+# The ``stack`` of modules that import this: its per-connection rate limit is out of reach
+# (test_reliability_security.py tests the limit itself), so that many frames from one connection are
+# judged on their content only.
+stack_without_rate_limit = stack_fixture(name="stack", extra_env={"RATE_LIMIT_PER_MINUTE": "100000"})
 
 
 def uid(prefix: str) -> str:

@@ -25,7 +25,7 @@ from websockets.sync.client import connect as sync_connect
 
 from chat.protocol import ERROR_CODES, SENDER_FIELDS
 from manifest import load_manifest
-from tests.e2e.conftest import open_client, recv_until, ws_url
+from tests.e2e.conftest import invocation_of, open_client, recv_until, ws_url
 from tests.e2e.reliability_helpers import (  # noqa: F401 - stack_without_rate_limit is this module's `stack`
     assert_still_works,
     first_message,
@@ -158,8 +158,7 @@ async def test_text_far_over_the_limit_but_under_128_kb_is_refused_and_the_socke
 # ---- frames the gateway refuses: > 128 KB and binary ----------------------------------------------
 
 async def _wait_disconnected(stack: Any, connection_id: str) -> dict[str, Any]:
-    inv = await stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "$disconnect", connection_id)
     assert inv.outcome == "ok"
     return inv.event["requestContext"]
 

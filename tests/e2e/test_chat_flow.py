@@ -6,13 +6,9 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import open_client, recv_until
+from tests.e2e.conftest import is_type, open_client, recv_until, room_chat
 
 pytestmark = pytest.mark.e2e
-
-
-def is_type(kind: str):
-    return lambda frame: frame.get("type") == kind
 
 
 async def test_direct_message_reaches_every_connection_of_the_target_user(stack):
@@ -27,18 +23,11 @@ async def test_direct_message_reaches_every_connection_of_the_target_user(stack)
 
 
 async def test_room_message_reaches_members_and_history_returns_it(stack):
-    alice, _ = await open_client(stack, "u_room_alice")
-    bob, _ = await open_client(stack, "u_room_bob")
-    async with alice, bob:
-        for ws in (alice, bob):
-            await ws.send(json.dumps({"action": "joinRoom", "roomId": "e2e-room"}))
-            assert (await recv_until(ws, is_type("joined")))["roomId"] == "e2e-room"
-        await alice.send(json.dumps({"action": "sendMessage", "roomId": "e2e-room", "text": "hello room"}))
-        message = await recv_until(bob, is_type("message"))
-        assert (message["kind"], message["roomId"], message["text"]) == ("room", "e2e-room", "hello room")
-        await bob.send(json.dumps({"action": "getHistory", "roomId": "e2e-room", "limit": 10}))
-        history = await recv_until(bob, is_type("history"))
-    assert "hello room" in [m["text"] for m in history["messages"]]
+    chat = await room_chat(stack, "e2e", "hello room")
+    assert [j["roomId"] for j in chat["joined"]] == ["e2e-room", "e2e-room"]
+    message = chat["message"]
+    assert (message["kind"], message["roomId"], message["text"]) == ("room", "e2e-room", "hello room")
+    assert "hello room" in [m["text"] for m in chat["history"]["messages"]]
 
 
 async def test_broadcast_reaches_other_connected_clients(stack):

@@ -22,18 +22,14 @@ from emulator import StackConfig
 from emulator.cli import build_parser
 from emulator.local_api import loopback_only
 from harness.stack_process import StackProcess
-from tests.e2e.conftest import make_stack, open_client
+from tests.e2e.conftest import open_client, stack_fixture
 from tests.e2e.reliability_helpers import assert_still_works, first_message, reply_to, stored_by, uid
 
 pytestmark = pytest.mark.e2e
 RATE_LIMIT = 3
 
 
-@pytest.fixture(scope="module")
-def stack(dynamodb_endpoint):
-    s = make_stack(dynamodb_endpoint, extra_env={"RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)})
-    yield s
-    s.stop()
+stack = stack_fixture(extra_env={"RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)})
 
 
 # ---- per-connection rate limit, in addition to the stage throttle (tests/e2e/test_throttling.py) -----

@@ -148,3 +148,22 @@ def test_module_calls_pass_only_declared_and_all_required_variables(call):
     assert passed <= set(declared), passed - set(declared)
     required = {name for name, v in declared.items() if "default" not in v}
     assert required <= passed, required - passed
+
+
+# A module validates the names it builds from name_prefix by its own resources' rules (DynamoDB table
+# names vs Lambda function and IAM role names): different facts, so different conditions.
+OWN_RULES = {"name_prefix"}
+
+
+def test_a_rule_several_modules_check_is_written_the_same_in_each():
+    # GIVEN every module's validations, by variable name / THEN a value validated twice is validated alike
+    rules: dict[str, dict[str, list]] = {}
+    for module in sorted(p for p in MODULES.iterdir() if p.is_dir()):
+        for name, variable in blocks(module, "variable").items():
+            if variable.get("validation"):
+                rules.setdefault(name, {})[module.name] = variable["validation"]
+    repeated = {name: by_module for name, by_module in rules.items() if len(by_module) > 1}
+    assert {"kms_key_arn", "log_retention_days"} <= repeated.keys()
+    drifted = [name for name, by_module in repeated.items()
+               if name not in OWN_RULES and len({repr(v) for v in by_module.values()}) > 1]
+    assert drifted == []

@@ -132,13 +132,17 @@ def test_throttled_join_writes_neither_the_membership_nor_the_room_list(dynamo_f
 
 # ---- conditional-check failures ---------------------------------------------------------------------
 
-def test_join_race_with_a_disappearing_connection_writes_no_membership(aws, management, monkeypatch):
-    # GIVEN the connection row is read, then deleted (missed $disconnect cleanup) before the join's write
+def join_after_the_connection_vanished(monkeypatch) -> dict:
+    """The connection row is read, then deleted (missed $disconnect clean-up) before the join's write."""
     connect("a=", "alice")
     stale = Connection.get("a=")
     registry.unregister("a=")
     monkeypatch.setattr(registry, "require", lambda connection_id: stale)
-    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+    return send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+
+
+def test_join_race_with_a_disappearing_connection_writes_no_membership(aws, management, monkeypatch):
+    reply = join_after_the_connection_vanished(monkeypatch)
     # THEN an error frame (the condition failed) and no orphaned membership item
     assert reply["type"] == "error"
     assert list(RoomMember.query("lobby")) == [] and list(Connection.scan()) == []
@@ -146,11 +150,7 @@ def test_join_race_with_a_disappearing_connection_writes_no_membership(aws, mana
 
 
 def test_join_race_with_a_disappearing_connection_says_not_connected(aws, management, monkeypatch):
-    connect("a=", "alice")
-    stale = Connection.get("a=")
-    registry.unregister("a=")
-    monkeypatch.setattr(registry, "require", lambda connection_id: stale)
-    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+    reply = join_after_the_connection_vanished(monkeypatch)
     assert (reply["type"], reply["code"]) == ("error", "NOT_CONNECTED")
 
 
