@@ -4,12 +4,15 @@ tables directly (bypassing our code and the fault proxy), and talk to a client f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import boto3
 
+from emulator import Faults
 from tests.e2e.conftest import open_client, recv_json, recv_until, stack_fixture
 
 # The ``stack`` of modules that import this: its per-connection rate limit is out of reach
@@ -83,5 +86,16 @@ async def close_all(clients: list[tuple[Any, str, str]]) -> None:
     await asyncio.gather(*(ws.close() for ws, _, _ in clients))
 
 
-__all__ = ["assert_still_works", "close_all", "room_of", "first_message", "memberships_of", "recv_json", "reply_to", "rows_of",
+@contextlib.asynccontextmanager
+async def fresh_room(stack: Any, size: int) -> AsyncIterator[tuple[str, list[tuple[Any, str, str]]]]:
+    """``room_of`` for the length of a test: afterwards the faults are off and the clients closed."""
+    room, clients = await room_of(stack, size)
+    try:
+        yield room, clients
+    finally:
+        stack.set_faults(Faults())
+        await close_all(clients)
+
+
+__all__ = ["assert_still_works", "close_all", "fresh_room", "room_of", "first_message", "memberships_of", "recv_json", "reply_to", "rows_of",
            "scan_all", "stored_by", "table", "uid"]
