@@ -18,10 +18,11 @@ import psutil
 
 from bench import cold, echo_node, report, stack_sections
 from bench.fleet import Fleet
-from bench.stack_server import raise_nofile
-from bench.stackproc import StackProcess
 from emulator.config import DEV_JWT_SECRET
 from emulator.tokens import mint_token
+from harness.limits import raise_nofile
+from harness.stack_process import StackProcess
+from manifest import Manifest, load_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("cold", "offline", "emulator", "fanout")
@@ -74,18 +75,19 @@ def room_layout(sizes: tuple[int, int, int]) -> list[str | None]:
     return ["benchA"] * a + ["benchB"] * b + [None] * (total - a - b)
 
 
-async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any]) -> None:
+async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any], manifest: Manifest) -> None:
     sections = set(args.sections)
     t0 = time.perf_counter()
-    with StackProcess(concurrency=args.concurrency, function_workers=args.function_workers) as stack:
+    with stack_sections.bench_stack(concurrency=args.concurrency, function_workers=args.function_workers,
+                                     dynamodb=args.dynamodb, log_path=args.out / "stack.log") as stack:
         results["stack"] = {"start_s": round(time.perf_counter() - t0, 1), "dynamodb": stack.info["dynamodb_backend"],
                             "pid_rss_empty_mb": round(stack.rss_bytes() / 2**20, 1), "nofile": stack.info["nofile"]}
         empty_rss = stack.rss_bytes()
         if "cold" in sections:
-            functions = sorted(json.loads((REPO / "manifest.json").read_text())["functions"])
+            functions = args.functions or sorted(manifest.functions)
             busy = await asyncio.to_thread(cold.wait_for_quiet)
             log(f"cold start: {len(functions)} functions x {plan.cold_runs} runs (machine CPU {busy:.0f}% busy)")
-            results["cold"] = await asyncio.to_thread(cold.measure, functions, stack.info["handler_env"],
+            results["cold"] = await asyncio.to_thread(cold.measure, manifest, functions, stack.info["handler_env"],
                                                       stack.info["stage"], plan.cold_runs)
         if "offline" in sections:
             from bench import serverless_offline
@@ -139,7 +141,7 @@ async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any
                          "connect_failure_reasons": dict(fleet.failure_reasons),
                          "after_each_connect_stage": rss_after_connect}
         if "fanout" in sections:
-            results["fanout"] = await fanout_section(stack, fleet, plan)
+            results["fanout"] = await fanout_section(stack, fleet, plan, manifest.routes["broadcast"].function)
         log("stopping the stack")
 
 
@@ -155,7 +157,7 @@ async def node_echo(stack: StackProcess, *, frame: dict[str, Any], reply_type: s
     return out
 
 
-async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan) -> dict[str, Any]:
+async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan, broadcast_function: str) -> dict[str, Any]:
     await stack.set_faults(post_latency_ms=POST_LATENCY_MS)
     out: dict[str, Any] = {"post_latency_ms": POST_LATENCY_MS, "registry_rows": len(fleet.clients),
                            "seed_timeout_s": stack_sections.LAMBDA_TIMEOUT_S, "runs": []}
@@ -171,10 +173,10 @@ async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan) -> dict[
         speed = round(needed / ours["all_received_s"], 1) if ours["all_received_s"] else None
         out["runs"].append({"n": n, "room": room, "ours": ours, "seed": seed, "speedup": speed})
     # Hand-off: the broadcast function starts with little time left (injected latency before the
-    # handler counts against its 29 s timeout), so it must hand the rest to `fanout`.
+    # handler counts against its 29 s timeout), so it must hand the rest to the fan-out worker.
     margin = int(stack.info["handler_env"].get("FANOUT_TIME_MARGIN_MS", "3000"))
     latency = 29_000 - margin - plan.handoff_budget_ms
-    await stack.set_faults(lambda_latency_ms=latency, lambda_functions=["broadcast"])
+    await stack.set_faults(lambda_latency_ms=latency, lambda_functions=[broadcast_function])
     sender, audience = fleet.clients[0], fleet.clients[1:]
     log(f"fan-out hand-off N={len(audience)}: {latency} ms injected before the broadcast handler")
     try:
@@ -203,11 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function-workers", type=int, default=2,
                         help="function worker processes of the stack: one per core (default 2; 0: in-process)")
     parser.add_argument("--connect-concurrency", type=int, default=64, help="handshakes in flight (default 64)")
+    parser.add_argument("--dynamodb", choices=("auto", "local", "moto"), default="auto",
+                        help="the stack's DynamoDB: auto (DynamoDB Local when Java exists), local or moto")
+    parser.add_argument("--functions", default="",
+                        help="section cold: comma-separated manifest functions to measure (default: all)")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
+    manifest = load_manifest(REPO)
+    args.functions = [f.strip() for f in args.functions.split(",") if f.strip()]
+    unknown = set(args.functions) - set(manifest.functions)
+    if unknown:
+        parser.error(f"not in the manifest: {sorted(unknown)}; functions: {sorted(manifest.functions)}")
     plan = PLANS["quick" if args.quick else "full"]
     if args.out is None:
         args.out = REPO / "build" / "bench" / ("quick" if args.quick else "")
@@ -219,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     if "cold" in args.sections:
         log("building the zips (tools/build.py)")
         results["packages"] = cold.package_sizes()
-    asyncio.run(stack_run(args, plan, results))
+    args.out.mkdir(parents=True, exist_ok=True)
+    asyncio.run(stack_run(args, plan, results, manifest))
     results["machine"]["load_avg_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     results["goals"] = report.evaluate(results)

@@ -1,4 +1,4 @@
-"""Cold start and package size, per function of manifest.json.
+"""Cold start and package size, per function of the manifest.
 
 Each measurement is a fresh interpreter with the layer (shared/) and the function's folder on
 sys.path, as Lambda lays them out (/opt/python + /var/task); cwd is a temporary folder so nothing
@@ -32,6 +32,7 @@ from emulator import events
 from emulator.config import DEV_JWT_SECRET
 from emulator.oidc_issuer import IssuerServer
 from emulator.tokens import mint_token
+from manifest import CONNECT, DEFAULT, DISCONNECT, Manifest
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = r"""
@@ -44,7 +45,9 @@ if sys.argv[1] == "boto3":
     print(json.dumps({"import_ms": (time.perf_counter() - t0) * 1000,
                       "import_cpu_ms": (time.process_time() - c0) * 1000}))
     raise SystemExit(0)
-import handler
+import importlib
+module, _, attribute = os.environ["BENCH_HANDLER"].rpartition(".")
+handler = getattr(importlib.import_module(module), attribute)
 t1 = time.perf_counter()
 out = {"import_ms": (t1 - t0) * 1000, "import_cpu_ms": (time.process_time() - c0) * 1000,
        "modules": len(sys.modules)}
@@ -57,7 +60,7 @@ if len(sys.argv) > 2:
             return 29000
     event = json.loads(sys.argv[2])
     try:
-        result = handler.lambda_handler(event, Context())
+        result = handler(event, Context())
         out["status"] = result.get("statusCode") if isinstance(result, dict) else None
         if isinstance(result, dict) and "policyDocument" in result:
             out["status"] = result["policyDocument"]["Statement"][0]["Effect"]
@@ -68,51 +71,53 @@ print(json.dumps(out))
 """
 CALLER = "coldCallerId="
 ROOM = "coldroom"
-OIDC_ROW = "authorizer (oidc)"
+# Richer first frames for the routes that have one (the rest get a bare {"action": <route>}), and what
+# must run before one so that it does real work: leaving a room the caller joined, every time.
+BODIES = {"sendMessage": {"roomId": ROOM, "text": "cold"}, "broadcast": {"roomId": ROOM, "text": "cold"},
+          "joinRoom": {"roomId": "coldroom2"}, "leaveRoom": {"roomId": "coldroom2"}, "getHistory": {"roomId": ROOM}}
+BEFORE = {"leaveRoom": "joinRoom"}
+OIDC = " (oidc)"  # suffix of the authorizer's second row: the same function in oidc mode
 
 
-def _events(fn: str, stage: str, endpoint: str, api_id: str = "benchapi", token: str | None = None) -> dict[str, Any]:
+def first_event(fn: str, manifest: Manifest, stage: str, endpoint: str, *, cleanup: bool = False,
+                api_id: str = "benchapi", token: str | None = None) -> dict[str, Any] | None:
+    """The event of a first invocation of ``fn``, by its role in the manifest (authorizer, fan-out
+    worker, or the route it serves); None for a function with neither (measured by import only)."""
     base = events.base_context(connection_id=CALLER, connected_at_ms=int(time.time() * 1000),
                                domain_name="127.0.0.1", stage=stage, api_id=api_id, source_ip="127.0.0.1",
                                user_agent="bench")
     auth = {"principalId": "cold-user", "userId": "cold-user"}
-    token = token or mint_token("cold-user", DEV_JWT_SECRET)
-
-    def message(route: str, body: dict[str, Any]) -> dict[str, Any]:
-        return events.message_event(base, route_key=route, request_id="r1", body=json.dumps(body), authorizer=auth)
-
-    fanout_job = {"type": "chat.fanout.continue", "frame": {"type": "message", "messageId": "cold"},
-                  "segments": [{"kind": "room", "key": "cold-empty-room"}], "endpoint": endpoint, "exclude": [],
-                  "cursor": None, "pending": [], "hops": 0}
-    table = {
-        "authorizer": events.authorizer_event(base, method_arn="arn:aws:execute-api:us-east-1:1:benchapi/x/$connect",
-                                              request_id="r1", headers={}, multi_headers={},
-                                              query={"token": token}, multi_query={"token": [token]},
-                                              stage_variables={}),
-        "connect": events.connect_event(base, request_id="r1", headers={}, multi_headers={},
-                                        query={"room": ROOM}, multi_query={"room": [ROOM]}, authorizer=auth),
-        "disconnect": events.disconnect_event(dict(base, connectionId="coldNeverConnected="), request_id="r1",
-                                              host="127.0.0.1", status_code=1000, reason="", authorizer=auth),
-        "cleanup": events.disconnect_event(base, request_id="r2", host="127.0.0.1", status_code=1000, reason="",
-                                           authorizer=auth),
-        "default": message("$default", {"action": "nope"}),
-        "send_message": message("sendMessage", {"action": "sendMessage", "roomId": ROOM, "text": "cold"}),
-        "broadcast": message("broadcast", {"action": "broadcast", "roomId": ROOM, "text": "cold"}),
-        "join_room": message("joinRoom", {"action": "joinRoom", "roomId": "coldroom2"}),
-        "leave_room": message("leaveRoom", {"action": "leaveRoom", "roomId": "coldroom2"}),
-        "get_history": message("getHistory", {"action": "getHistory", "roomId": ROOM}),
-        "ping": message("ping", {"action": "ping"}),
-        "fanout": fanout_job,
-    }
-    return table[fn]
+    if fn == manifest.authorizer.function:
+        token = token or mint_token("cold-user", DEV_JWT_SECRET)
+        return events.authorizer_event(base, method_arn="arn:aws:execute-api:us-east-1:1:benchapi/x/$connect",
+                                       request_id="r1", headers={}, multi_headers={}, query={"token": token},
+                                       multi_query={"token": [token]}, stage_variables={})
+    if fn == manifest.fanout_worker:
+        return {"type": "chat.fanout.continue", "frame": {"type": "message", "messageId": "cold"},
+                "segments": [{"kind": "room", "key": "cold-empty-room"}], "endpoint": endpoint, "exclude": [],
+                "cursor": None, "pending": [], "hops": 0}
+    route = manifest.route_of(fn)
+    if route is None:
+        return None
+    if route.key == CONNECT:
+        return events.connect_event(base, request_id="r1", headers={}, multi_headers={}, query={"room": ROOM},
+                                    multi_query={"room": [ROOM]}, authorizer=auth)
+    if route.key == DISCONNECT:  # a connection that never registered, unless this is the final clean-up
+        ctx = base if cleanup else dict(base, connectionId="coldNeverConnected=")
+        return events.disconnect_event(ctx, request_id="r2" if cleanup else "r1", host="127.0.0.1",
+                                       status_code=1000, reason="", authorizer=auth)
+    key = manifest.selection_key
+    body = {key: "coldUnknownAction"} if route.key == DEFAULT else {key: route.key, **BODIES.get(route.key, {})}
+    return events.message_event(base, route_key=route.key, request_id="r1", body=json.dumps(body), authorizer=auth)
 
 
-def _child(fn: str, env: dict[str, str], event: dict[str, Any] | None, cwd: str) -> dict[str, Any]:
-    folder = "authorizer" if fn == OIDC_ROW else fn
-    path = [str(REPO / "shared")] + ([] if fn == "boto3" else [str(REPO / "functions" / folder)])
+def _child(fn: str, env: dict[str, str], event: dict[str, Any] | None, cwd: str,
+           handler: str = "handler.lambda_handler") -> dict[str, Any]:
+    """Runs ``fn``'s import (and ``event``) in a fresh interpreter; ``fn == "boto3"``: the reference."""
+    path = [str(REPO / "shared")] + ([] if fn == "boto3" else [str(REPO / "functions" / fn)])
     argv = [sys.executable, "-c", CHILD, fn] + ([json.dumps(event)] if event is not None else [])
     child_env = {**env, "PYTHONPATH": os.pathsep.join(path), "PYTHONDONTWRITEBYTECODE": "",
-                 "BENCH_CPU": str(max(os.sched_getaffinity(0)))}
+                 "BENCH_CPU": str(max(os.sched_getaffinity(0))), "BENCH_HANDLER": handler}
     out = subprocess.run(argv, cwd=cwd, env=child_env, capture_output=True, text=True, timeout=60,  # noqa: S603
                          check=False)
     if out.returncode != 0:
@@ -120,51 +125,64 @@ def _child(fn: str, env: dict[str, str], event: dict[str, Any] | None, cwd: str)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(functions: list[str], handler_env: dict[str, str], stage: str, runs: int,
+def measure(manifest: Manifest, functions: list[str], handler_env: dict[str, str], stage: str, runs: int,
             invoke_runs: int = 5) -> dict[str, Any]:
-    """``runs`` paired import timings per function; the first ``invoke_runs`` also time a first invocation."""
+    """``runs`` paired import timings per function; the first ``invoke_runs`` also time a first invocation
+    (functions with no route and no role in the manifest are timed by import only)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
     env.update(handler_env)
     env["LOG_LEVEL"] = "WARNING"
     endpoint = handler_env["MANAGEMENT_ENDPOINT"]
+    connect, disconnect = manifest.routes[CONNECT].function, manifest.routes[DISCONNECT].function
+    authorizer = manifest.authorizer.function
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as cwd, IssuerServer("bench-oidc") as idp:
         oidc_env = {**env, "AUTH_MODE": "oidc", "OIDC_ISSUER": idp.url, "OIDC_AUDIENCE": "bench-oidc"}
-        oidc_event = _events("authorizer", stage, endpoint, token=idp.issuer.mint("cold-user"))
-        _child("connect", env, _events("connect", stage, endpoint), cwd)  # registers the caller (+ its room)
-        _child("boto3", env, None, cwd)  # warm-up
+
+        def child(row: str, event: dict[str, Any] | None = None) -> dict[str, Any]:
+            fn = row.removesuffix(OIDC)
+            handler = manifest.functions[fn].handler if fn in manifest.functions else "handler.lambda_handler"
+            return _child(fn, oidc_env if row.endswith(OIDC) else env, event, cwd, handler)
+
+        def first(row: str, **kwargs: Any) -> dict[str, Any] | None:
+            if row.endswith(OIDC):
+                kwargs["token"] = idp.issuer.mint("cold-user")
+            return first_event(row.removesuffix(OIDC), manifest, stage, endpoint, **kwargs)
+
+        child(connect, first(connect))  # registers the caller (+ its room)
+        child("boto3")  # warm-up
         boto_wall, boto_cpu, rows = [], [], {}
-        rows_to_measure = [*functions, *([OIDC_ROW] if "authorizer" in functions else [])]
-        for fn in rows_to_measure:
-            fn_env = oidc_env if fn == OIDC_ROW else env
-            _child(fn, fn_env, None, cwd)  # warm-up: .pyc files
+        for fn in [*functions, *([authorizer + OIDC] if authorizer in functions else [])]:
+            child(fn)  # warm-up: .pyc files
+            event, route = first(fn), manifest.route_of(fn.removesuffix(OIDC))
+            prepare = manifest.routes[BEFORE[route.key]].function if route and BEFORE.get(route.key) in manifest.routes \
+                else None
             imports, cpus, wall_ratio, cpu_ratio, invokes, statuses = [], [], [], [], [], set()
             for i in range(runs):
-                mine = _child(fn, fn_env, None, cwd)
-                ref = _child("boto3", env, None, cwd)
+                mine, ref = child(fn), child("boto3")
                 imports.append(mine["import_ms"])
                 cpus.append(mine["import_cpu_ms"])
                 boto_wall.append(ref["import_ms"])
                 boto_cpu.append(ref["import_cpu_ms"])
                 wall_ratio.append(mine["import_ms"] / ref["import_ms"])
                 cpu_ratio.append(mine["import_cpu_ms"] / ref["import_cpu_ms"])
-                if i >= invoke_runs:
+                if i >= invoke_runs or event is None:
                     continue
-                if fn == "leave_room":  # leave a room the caller is in, every time
-                    _child("join_room", env, _events("join_room", stage, endpoint), cwd)
-                event = oidc_event if fn == OIDC_ROW else _events(fn, stage, endpoint)
-                r = _child(fn, fn_env, event, cwd)
+                if prepare is not None:
+                    child(prepare, first(prepare))
+                r = child(fn, event)
                 invokes.append(r["first_invoke_ms"])
                 statuses.add(str(r.get("status")))
             med = statistics.median
+            invoked = round(med(invokes), 1) if invokes else None
             rows[fn] = {"import_ms": round(med(imports), 1), "import_cpu_ms": round(med(cpus), 1),
                         "import_cpu_min_ms": round(min(cpus), 1),
                         "import_vs_boto3": round(med(cpu_ratio), 2),
                         "import_vs_boto3_wall": round(med(wall_ratio), 2),
-                        "first_invoke_ms": round(med(invokes), 1),
-                        "cold_total_ms": round(med(imports) + med(invokes), 1),
+                        "first_invoke_ms": invoked,
+                        "cold_total_ms": round(med(imports) + (invoked or 0.0), 1),
                         "first_invoke_status": sorted(statuses)}
         # unregister the caller: later sections count every registry row as audience
-        _child("disconnect", env, _events("cleanup", stage, endpoint), cwd)
+        child(disconnect, first(disconnect, cleanup=True))
     boto_min = min(boto_cpu)
     for row in rows.values():
         row["import_vs_boto3_least"] = round(row["import_cpu_min_ms"] / boto_min, 2)

@@ -1,4 +1,4 @@
-"""Many real WebSocket clients in one process (websockets asyncio client), on 127.0.0.1 only.
+"""Many real WebSocket clients in one process (the harness's client), on 127.0.0.1 only.
 
 Clients connect in bounded-concurrency batches and count every ``{"type": "message"}`` frame by
 messageId: how many distinct clients got it, when each got it, and duplicates (same client twice).
@@ -8,41 +8,34 @@ Other frames (acks, pongs, errors) go to the client's ``replies`` queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
 from emulator.config import DEV_JWT_SECRET
 from emulator.tokens import mint_token
+from harness.client import ChatClient
 
 CONNECT_TIMEOUT_S = 60.0
-CONNECT_ATTEMPTS = 5
 
 
-@dataclass
-class Client:
-    index: int
-    user: str
-    room: str | None
-    ws: ClientConnection | None = None
-    seen: dict[str, float] = field(default_factory=dict)  # messageId -> perf_counter at receipt
-    replies: asyncio.Queue[tuple[float, dict[str, Any]]] = field(default_factory=asyncio.Queue)
-    reader: asyncio.Task[None] | None = None
+class Client(ChatClient):
+    """A fleet member: counts its ``message`` frames with the fleet (``seen``: messageId -> arrival)."""
 
-    async def send(self, frame: dict[str, Any]) -> float:
-        assert self.ws is not None
-        t = time.perf_counter()
-        await self.ws.send(json.dumps(frame, separators=(",", ":")))
-        return t
+    def __init__(self, fleet: Fleet, index: int, user: str, room: str | None) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.index = index
+        self.user = user
+        self.room = room
+        self.seen: dict[str, float] = {}
 
-    async def reply(self, timeout: float = 30.0) -> tuple[float, dict[str, Any]]:
-        return await asyncio.wait_for(self.replies.get(), timeout)
+    def on_message(self, frame: dict[str, Any], t: float) -> None:
+        self.fleet.on_message(self, str(frame.get("messageId")), t)
+
+    def on_connect_failure(self, reason: str) -> None:
+        self.fleet.connect_failures += 1
+        self.fleet.failure_reasons[reason] += 1
 
 
 @dataclass
@@ -71,7 +64,7 @@ class Fleet:
     async def grow(self, rooms: list[str | None], concurrency: int = 64, prefix: str = "u") -> list[Client]:
         """Connect one client per entry of ``rooms`` (None = no room); returns them in order."""
         start = len(self.clients)
-        new = [Client(start + i, f"{prefix}{start + i}", room) for i, room in enumerate(rooms)]
+        new = [Client(self, start + i, f"{prefix}{start + i}", room) for i, room in enumerate(rooms)]
         gate = asyncio.Semaphore(concurrency)
 
         async def one(c: Client) -> None:
@@ -84,33 +77,10 @@ class Fleet:
 
     async def _open(self, c: Client) -> None:
         token = mint_token(c.user, self.secret, ttl_seconds=7200, **self.claims)
-        url = f"{self.ws_url}?token={token}" + (f"&room={c.room}" if c.room else "")
-        for attempt in range(CONNECT_ATTEMPTS):
-            try:
-                c.ws = await connect(url, ping_interval=None, close_timeout=2, compression=None,
-                                     open_timeout=CONNECT_TIMEOUT_S, max_size=2**20)
-                break
-            except (InvalidStatus, OSError, TimeoutError) as e:
-                self.connect_failures += 1
-                reason = f"HTTP {e.response.status_code}" if isinstance(e, InvalidStatus) else type(e).__name__
-                self.failure_reasons[reason] += 1
-                if attempt + 1 == CONNECT_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))  # back off before retrying a refused handshake
-        c.reader = asyncio.get_running_loop().create_task(self._read(c))
+        await c.connect(f"{self.ws_url}?token={token}" + (f"&room={c.room}" if c.room else ""),
+                        open_timeout=CONNECT_TIMEOUT_S)
 
-    async def _read(self, c: Client) -> None:
-        assert c.ws is not None
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in c.ws:
-                t = time.perf_counter()
-                frame = json.loads(raw)
-                if frame.get("type") == "message":
-                    self._on_message(c, str(frame.get("messageId")), t)
-                else:
-                    c.replies.put_nowait((t, frame))
-
-    def _on_message(self, c: Client, message_id: str, t: float) -> None:
+    def on_message(self, c: Client, message_id: str, t: float) -> None:
         if message_id in c.seen:
             self.duplicates[message_id] += 1
             return
@@ -147,11 +117,7 @@ class Fleet:
 
         async def one(c: Client) -> None:
             async with gate:
-                if c.ws is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(c.ws.close(), 5)
-                if c.reader is not None:
-                    c.reader.cancel()
+                await c.close()
 
         await asyncio.gather(*(one(c) for c in chosen))
         ids = {c.index for c in chosen}

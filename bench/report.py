@@ -208,7 +208,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
     if cold:
         names = list(cold["functions"])
         ax.barh(names, [cold["functions"][n]["import_cpu_ms"] for n in names], label="import (CPU)")
-        ax.barh(names, [cold["functions"][n]["first_invoke_ms"] for n in names],
+        ax.barh(names, [cold["functions"][n]["first_invoke_ms"] or 0 for n in names],
                 left=[cold["functions"][n]["import_cpu_ms"] for n in names], label="first invocation (wall)")
         ax.axvline(cold["boto3_import_cpu_ms"], color="k", ls="--", lw=0.8, label="import boto3 (CPU)")
         ax.axvline(cold["boto3_import_cpu_ms"] * 1.3, color="r", ls=":", lw=0.8, label="1.3x boto3")

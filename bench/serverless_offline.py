@@ -25,7 +25,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from bench import echo_node
-from bench.stack_sections import ms, pct
+from bench.stack_sections import ms
+from harness.stats import percentile as pct
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "bench" / "serverless"
@@ -122,7 +123,7 @@ async def compare(ours_url: str, handler_env: dict[str, str], token: str, n: int
     ws_port, http_port, lambda_port = _free_port(), _free_port(), _free_port()
     sls = DEST / "node_modules" / ".bin" / "serverless"
     passed = {k: v for k, v in handler_env.items()
-              if k.endswith("_TABLE") or k in ("AWS_ENDPOINT_URL_DYNAMODB", "JWT_SECRET", "AWS_REGION")}
+              if k.endswith("_TABLE") or k in ("AWS_ENDPOINT_URL_DYNAMODB", "JWT_SECRET", "AWS_REGION", "CLIENT_ACTIONS")}
     env = {**os.environ, **passed, "PYTHONPATH": str(REPO / "shared"), "VIRTUAL_ENV": str(REPO / ".venv"),
            "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off", "SLS_DEPRECATION_DISABLE": "*",
            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

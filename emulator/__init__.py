@@ -5,6 +5,7 @@
 
 from emulator.config import Quotas, StackConfig
 from emulator.faults import Faults
-from emulator.stack import LocalStack, ThreadedLocalStack
+from emulator.stack import LocalStack
+from emulator.threaded import ThreadedLocalStack
 
 __all__ = ["Faults", "LocalStack", "Quotas", "StackConfig", "ThreadedLocalStack"]

@@ -175,15 +175,20 @@ def _call_stack(base_url: str, method: str, path: str, body: dict | None) -> dic
     return None
 
 
+def configure_logging() -> None:
+    """The stack process's own log lines (the handlers log JSON to stdout themselves)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "boto3", "pynamodb", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or argv[0] not in ("run", "token", "oidc", "-h", "--help"):
         argv.insert(0, "run")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "boto3", "pynamodb", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     if args.command == "token" and args.oidc:
         answer = _call_stack(args.stack, "POST", "/_local/oidc/token", {"user": args.user, "ttl": args.ttl})
         if answer is None:

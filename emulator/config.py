@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.faults import Faults
+from manifest import manifest_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_JWT_SECRET = "local-dev-secret-not-for-production-only-for-the-emulator-on-loopback"  # noqa: S105 - documented local-only secret
@@ -47,7 +48,7 @@ class StackConfig:
     account_id: str = "123456789012"
     api_id: str = field(default_factory=_api_id)
     repo_root: Path = REPO_ROOT
-    manifest_path: Path | None = None  # default: <repo_root>/manifest.json
+    manifest_path: Path | None = None  # default: the repository's manifest (manifest.manifest_path)
     functions_dir: Path | None = None  # default: <repo_root>/functions
     shared_dir: Path | None = None  # default: <repo_root>/shared (the layer's /opt/python)
     jwt_secret: str = DEV_JWT_SECRET
@@ -85,7 +86,7 @@ class StackConfig:
         self.token_sources = tuple(self.token_sources)
         self.repo_root = Path(self.repo_root).resolve()
         if self.manifest_path is None:
-            self.manifest_path = self.repo_root / "manifest.json"
+            self.manifest_path = manifest_path(self.repo_root)
         if self.functions_dir is None:
             self.functions_dir = self.repo_root / "functions"
         if self.shared_dir is None:

@@ -70,7 +70,7 @@ class DynamoDBFaultProxy:
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
             self._session = session
             app = web.Application(client_max_size=16 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._forward)
+            app.router.add_route("*", "/{tail:.*}", self.forward)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
             site = web.SockSite(runner, sock)
@@ -79,7 +79,8 @@ class DynamoDBFaultProxy:
             await self._stop.wait()
             await runner.cleanup()
 
-    async def _forward(self, request: web.Request) -> web.Response:
+    async def forward(self, request: web.Request) -> web.Response:
+        """Every request: an injected throttle, or the upstream answer (subclasses extend this)."""
         target = request.headers.get("X-Amz-Target", "")
         if target.rpartition(".")[2] in DATA_PLANE and self.faults.dynamodb_throttled():
             self.throttled += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from emulator.lambda_runtime import random_id
+from emulator.ids import random_id
 
 _request_time_cache: tuple[int, str] = (0, "")
 

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.frames import FrameReader, frame
+from emulator.handlers import FunctionSet
+from manifest import load_manifest
 
 log = logging.getLogger("emulator")
 STARTUP_TIMEOUT_S = 120.0
@@ -97,15 +99,10 @@ def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker pr
     logging.raiseExceptions = False  # a closed stdout at shutdown must not print tracebacks per log line
     # Ctrl-C reaches the whole process group: the gateway stops this worker (STOP, then terminate).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from emulator.faults import FaultInjector, Faults
-    from emulator.lambda_runtime import LambdaRuntime
-    from emulator.manifest import Manifest
-
-    runtime = LambdaRuntime(Manifest.load(spec.manifest_path), spec.functions_dir, spec.shared_dir,
-                            region=spec.region, account_id=spec.account_id, concurrency=1,
-                            faults=FaultInjector(Faults()))
-    runtime.load_all()
-    conn.send(("ready", runtime.loaded_names(), runtime.load_errors()))
+    functions = FunctionSet(load_manifest(spec.manifest_path), spec.functions_dir, spec.shared_dir,
+                            region=spec.region, account_id=spec.account_id)
+    functions.load_all()
+    conn.send(("ready", functions.loaded_names(), functions.load_errors()))
     sock = _take_socket(conn)
     replies = _Replies(sock)
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -117,8 +114,8 @@ def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker pr
                 return
             call_id, name, event, request_id, remaining_s = request
             try:
-                reply: tuple[Any, ...] = (call_id, True, runtime.call(name, event, request_id,
-                                                                      time.monotonic() + remaining_s))
+                reply: tuple[Any, ...] = (call_id, True, functions.call(name, event, request_id,
+                                                                        time.monotonic() + remaining_s))
             except Exception as exc:  # noqa: BLE001 - a crashing handler is the invocation's error
                 reply = (call_id, False, (type(exc).__name__, str(exc), traceback.format_exception(exc)[-6:]))
             replies.put(reply)

@@ -17,9 +17,10 @@ from emulator import events
 from emulator.authorizer import decide, identity_present
 from emulator.config import TOKEN_SOURCES, Quotas
 from emulator.connections import Connection, ConnectionRegistry
-from emulator.lambda_runtime import Invocation, LambdaRuntime, random_id
-from emulator.manifest import Manifest, Route
+from emulator.ids import random_id
+from emulator.lambda_runtime import Invocation, LambdaRuntime
 from emulator.quotas import TokenBucket
+from manifest import CONNECT, DEFAULT, DISCONNECT, Manifest, Route
 
 log = logging.getLogger("emulator")
 
@@ -54,7 +55,7 @@ class Gateway:
         self.manifest = manifest
         # Header names are case-insensitive: compare them lower-cased, as API Gateway does.
         self.identity_sources = tuple(s.lower() if s.startswith("route.request.header.") else s
-                                      for s in manifest.identity_sources(token_sources))
+                                      for s in manifest.authorizer.identity_sources(token_sources))
         self.runtime = runtime
         self.quotas = quotas
         self.stage = stage
@@ -68,8 +69,8 @@ class Gateway:
                                           max(1.0, quotas.new_connections_per_second))
         self.selection_key = manifest.selection_key
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._routes = {k: r for k, r in manifest.routes.items() if k not in ("$connect", "$disconnect")}
-        self._default = manifest.routes.get("$default")
+        self._routes = {k: r for k, r in manifest.routes.items() if k not in (CONNECT, DISCONNECT)}
+        self._default = manifest.routes.get(DEFAULT)
         self._method_arn = f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/$connect"
 
     def add_routes(self, app: web.Application) -> None:
@@ -103,9 +104,9 @@ class Gateway:
         for k, v in request.query.items():
             multi_query.setdefault(k, []).append(v)
 
-        connect_route = self.manifest.routes.get("$connect")
+        connect_route = self.manifest.routes.get(CONNECT)
         authorizer_ctx: dict[str, Any] | None = None
-        if connect_route is not None and connect_route.authorizer and self.manifest.authorizer_function:
+        if connect_route is not None and connect_route.authorizer:
             status, authorizer_ctx = await self._authorize(base, headers, multi_headers, query, multi_query,
                                                            connection_id)
             if status != 200:
@@ -149,8 +150,7 @@ class Gateway:
         lower_headers = {k.lower(): v for k, v in headers.items()}
         if not identity_present(self.identity_sources, query, lower_headers):
             return 401, None
-        name = self.manifest.authorizer_function
-        assert name is not None
+        name = self.manifest.authorizer.function
         event = events.authorizer_event(base, method_arn=self._method_arn, request_id=random_id(),
                                         headers=headers, multi_headers=multi_headers, query=query,
                                         multi_query=multi_query, stage_variables={})
@@ -289,7 +289,7 @@ class Gateway:
         conn.closing = True
         conn.cancel_timers()
         self.connections.remove(conn.id)
-        route = self.manifest.routes.get("$disconnect")
+        route = self.manifest.routes.get(DISCONNECT)
         if route is None:
             return
         code, reason = (conn.close_code, conn.close_reason) if conn.close_code is not None else ABNORMAL

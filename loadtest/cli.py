@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from harness.control import StackControl
+from harness.limits import raise_nofile
+from harness.stack_process import StackProcess
 from loadtest.runner import LoadParams, Target, run_load
-from loadtest.stackproc import StackProcess, _raise_fd_limit
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = {"clients": (1, 5000), "duration": (1, 900), "rooms": (1, 5000)}
@@ -87,40 +87,6 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-class HttpControl:
-    """The stack's local-only endpoints: tokens and fault injection (docs/local-stack.md)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> HttpControl:
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.session is not None
-        await self.session.close()
-
-    async def info(self) -> dict[str, Any]:
-        assert self.session is not None
-        async with self.session.get(f"{self.base_url}/_local/info") as resp:
-            resp.raise_for_status()
-            return dict(await resp.json())
-
-    async def token(self, user: str) -> str:
-        assert self.session is not None
-        async with self.session.get(f"{self.base_url}/_local/token", params={"user": user, "ttl": "7200"}) as resp:
-            resp.raise_for_status()
-            return str((await resp.json())["token"])
-
-    async def set_faults(self, changes: dict[str, Any]) -> dict[str, Any]:
-        assert self.session is not None
-        async with self.session.post(f"{self.base_url}/_local/faults", json=changes) as resp:
-            resp.raise_for_status()
-            return dict(await resp.json())
-
-
 def params_from(args: argparse.Namespace) -> LoadParams:
     return LoadParams(clients=args.clients, rooms=args.rooms, duration_s=args.duration,
                       send_interval_s=args.interval, reconnect_probability=args.reconnect_probability,
@@ -133,20 +99,24 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     stack: StackProcess | None = None
     try:
         if args.base_url is None:
-            stack = StackProcess(REPO, args.out / "stack.log", concurrency=args.concurrency,
-                                 extra_args=() if args.dynamodb_proxy else ("--no-dynamodb-proxy",))
-            print(f"starting the local stack on 127.0.0.1:{stack.port} (log: {stack.log_path}) ...", flush=True)
-            await stack.start()
+            # the stage throttle would refuse the load itself; the per-connection limit and AWS's other
+            # quotas stay on (harness.stack_server --quotas stage)
+            stack = StackProcess(concurrency=args.concurrency, quotas="stage",
+                                 dynamodb_proxy="faults" if args.dynamodb_proxy else "none",
+                                 log_path=args.out / "stack.log")
+            print(f"starting the local stack (log: {stack.log_path}) ...", flush=True)
+            await asyncio.to_thread(stack.start)
             base_url = stack.base_url
         else:
             base_url = args.base_url
-        async with HttpControl(base_url) as control:
+        async with StackControl(base_url) as control:
             info = await control.info()
             target = Target(ws_url=str(info["wsUrl"]), token=control.token, set_faults=control.set_faults,
                             rss_pids=stack.rss_groups if stack else (lambda: {}))
             report = await run_load(target, params, progress=lambda s: print(s, flush=True))
             report["stack"] = {"started_by_loadtest": stack is not None,
-                               "dynamodb": info.get("dynamodb", {}).get("backend")}
+                               "dynamodb": stack.info["dynamodb_backend"] if stack
+                               else info.get("dynamodb", {}).get("backend")}
     finally:
         if stack is not None:
             stack.stop()
@@ -192,7 +162,7 @@ def passed(report: dict[str, Any]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_bounds(args)
-    _raise_fd_limit()
+    raise_nofile()
     started = datetime.now(timezone.utc)
     report = asyncio.run(_main(args))
     report["started_at"] = started.isoformat(timespec="seconds")

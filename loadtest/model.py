@@ -27,9 +27,10 @@ intended recipient (e.g. it connected while the fan-out ran) is counted as ``ext
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.stats import percentile
 
 
 @dataclass
@@ -56,14 +57,6 @@ class Sent:
     continued: bool = False
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def intended(message: Sent, epochs: list[Epoch], run_end: float) -> list[Epoch]:

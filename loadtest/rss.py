@@ -11,33 +11,14 @@ import psutil
 SAMPLE_S = 0.25
 
 
-def java_children(pid: int) -> list[int]:
-    """The embedded DynamoDB Local JVM(s) started by ``pid``."""
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-    out = []
-    for child in children:
-        try:
-            if "java" in child.name().lower():
-                out.append(child.pid)
-        except psutil.Error:
-            continue
-    return out
-
-
-def python_children(pid: int, exclude: list[int]) -> list[int]:
-    """The stack's other children: its function worker processes (``--function-workers``)."""
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-    return [child.pid for child in children if child.pid not in exclude]
-
-
 def in_process_groups() -> dict[str, list[int]]:
-    return {"clients+stack (one process)": [os.getpid()], "dynamodb-local (jvm)": java_children(os.getpid())}
+    """This process and its children, when the load runs against a stack it did not start (an
+    in-process stack in a test, or ``--base-url``)."""
+    try:
+        children = [c.pid for c in psutil.Process().children(recursive=True)]
+    except psutil.Error:
+        children = []
+    return {"clients (+ a stack in this process)": [os.getpid()], "children of this process": children}
 
 
 class RssMonitor:

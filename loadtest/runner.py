@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from harness.client import ChatClient, clock
 from loadtest.model import Epoch, Sent, intended, judge
 from loadtest.rss import RssMonitor
 
@@ -79,80 +78,70 @@ class Run:
                 self.all_seen.set()
 
 
-class Client:
+class Client(ChatClient):
+    """One load client (the harness's client): a user in a room that reconnects now and then; every
+    connection is a new :class:`Epoch` that records the messages it received."""
+
     def __init__(self, run: Run, index: int) -> None:
+        super().__init__()
         self.run = run
         self.user = f"load{index:05d}"
         self.room = f"room{index % run.params.rooms:04d}"
         self.rng = random.Random(None if run.params.seed is None else run.params.seed + index)  # noqa: S311
         self.generation = 0
-        self.ws: Any = None
         self.epoch: Epoch | None = None
-        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.reader: asyncio.Task[None] | None = None
         self.seq = 0
         self.token: str | None = None
 
-    async def connect(self) -> bool:
+    def on_message(self, frame: dict[str, Any], t: float) -> None:
+        epoch = self.epoch  # the reader of a connection runs only while its epoch is the current one
+        assert epoch is not None
+        key = str(frame.get("clientMessageId") or frame.get("messageId"))
+        epoch.received.append((key, t))
+        epoch.message_ids.setdefault(key, set()).add(str(frame.get("messageId")))
+        self.run.received(key, epoch)
+
+    def on_closed(self) -> None:
+        if self.epoch is not None and self.epoch.closed is None:
+            self.epoch.closed = clock()
+
+    def on_connect_failure(self, reason: str) -> None:
+        self.run.connect_failures += 1
+
+    async def backoff(self, attempt: int) -> None:
+        await asyncio.sleep(self.rng.uniform(0.1, 0.5))  # back off before another handshake
+
+    async def open(self) -> bool:
+        """A new connection (a new epoch), or False when every handshake attempt failed."""
         if self.token is None:
             self.token = await self.run.target.token(self.user)
-        for _ in range(5):
-            try:
-                ws = await websockets.connect(f"{self.run.target.ws_url}?token={self.token}&room={self.room}",
-                                              open_timeout=30, ping_interval=None, max_size=None)
-                break
-            except (OSError, InvalidHandshake, TimeoutError):
-                self.run.connect_failures += 1
-                await asyncio.sleep(self.rng.uniform(0.1, 0.5))  # back off before another handshake
-        else:
+        try:
+            await self.connect(f"{self.run.target.ws_url}?token={self.token}&room={self.room}", open_timeout=30)
+        except (InvalidHandshake, OSError, TimeoutError):
             return False
-        self.generation += 1
-        self.ws = ws
-        self.epoch = Epoch(key=(self.user, self.generation), room=self.room, opened=time.monotonic())
+        self.generation += 1  # set before the new reader first runs: its frames belong to this epoch
+        self.epoch = Epoch(key=(self.user, self.generation), room=self.room, opened=clock())
         self.run.epochs.append(self.epoch)
-        self.replies = asyncio.Queue()
-        self.reader = asyncio.create_task(self._read(ws, self.epoch, self.replies))
         return True
 
-    async def _read(self, ws: Any, epoch: Epoch, replies: asyncio.Queue[dict[str, Any]]) -> None:
-        try:
-            async for raw in ws:
-                now = time.monotonic()
-                frame = json.loads(raw)
-                if frame.get("type") == "message":
-                    key = str(frame.get("clientMessageId") or frame.get("messageId"))
-                    epoch.received.append((key, now))
-                    epoch.message_ids.setdefault(key, set()).add(str(frame.get("messageId")))
-                    self.run.received(key, epoch)
-                else:
-                    replies.put_nowait(frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            if epoch.closed is None:
-                epoch.closed = time.monotonic()
-
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
         if self.epoch is not None and self.epoch.closed is None:
-            self.epoch.closed = time.monotonic()  # from now on it is no intended recipient
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            await self.reader
+            self.epoch.closed = clock()  # from now on it is no intended recipient
+        await super().close(timeout)
 
     async def send_one(self) -> None:
         assert self.epoch is not None
         self.seq += 1
         key = f"{self.user}.{self.seq}"
-        message = Sent(key=key, sender=self.epoch.key, room=self.room, seq=self.seq, first_sent=time.monotonic())
+        message = Sent(key=key, sender=self.epoch.key, room=self.room, seq=self.seq, first_sent=clock())
         self.run.sent[key] = message
         body = json.dumps({"action": "sendMessage", "roomId": self.room, "clientMessageId": key,
                            "text": "x" * self.run.params.text_bytes})
         for attempt in range(self.run.params.max_attempts):
             message.attempts += 1
             try:
-                await self.ws.send(body)
-                frame = await asyncio.wait_for(self.replies.get(), self.run.params.ack_timeout_s)
+                await self.send(body)
+                _, frame = await self.reply(self.run.params.ack_timeout_s)
             except (ConnectionClosed, TimeoutError) as exc:
                 message.errors.append(type(exc).__name__)
                 self.run.send_errors[type(exc).__name__] += 1
@@ -165,7 +154,7 @@ class Client:
                 await self.close()
                 return
             if frame.get("type") == "ack":
-                message.acked = time.monotonic()
+                message.acked = clock()
                 message.message_id = frame.get("messageId")
                 # A duplicate ack (a resend after a timeout/crash) returns before the original
                 # invocation's fan-out is known to be finished: judge it like a handed-off fan-out.
@@ -182,18 +171,18 @@ class Client:
         p = self.run.params
         while True:
             pause = self.rng.expovariate(1.0 / p.send_interval_s)
-            if time.monotonic() + pause >= end:
+            if clock() + pause >= end:
                 return
             await asyncio.sleep(pause)  # the load's pacing
-            if self.reader is None or self.reader.done():
-                if not await self.connect():
+            if not self.connected:
+                if not await self.open():
                     return
             await self.send_one()
-            if self.rng.random() < p.reconnect_probability and time.monotonic() < end:
+            if self.rng.random() < p.reconnect_probability and clock() < end:
                 await self.close()
                 await asyncio.sleep(self.rng.uniform(*p.reconnect_pause_s))  # offline for a moment
                 self.run.reconnects += 1
-                if not await self.connect():
+                if not await self.open():
                     return
 
 
@@ -203,27 +192,27 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
     clients = [Client(run, i) for i in range(params.clients)]
     monitor = RssMonitor(target.rss_pids)
     monitor.start()
-    started = time.monotonic()
+    started = clock()
     try:
         progress(f"connecting {params.clients} clients in {params.rooms} rooms ...")
         gap = 1.0 / params.connect_per_second
         connects = []
         for client in clients:
-            connects.append(asyncio.create_task(client.connect()))
+            connects.append(asyncio.create_task(client.open()))
             await asyncio.sleep(gap)  # ramp: stay under the new-connections-per-second quota
         connected = sum(await asyncio.gather(*connects))
-        connect_s = time.monotonic() - started
+        connect_s = clock() - started
         progress(f"{connected} connected in {connect_s:.1f} s; injecting {params.post_429_rate:.1%} 429s; "
                  f"sending for {params.duration_s:g} s ...")
         await target.set_faults({"post_error_rate": params.post_429_rate, "post_error_status": 429})
         warm = [c for c in clients if c.epoch is not None][:params.warmup_clients]
-        warm_started = time.monotonic()
+        warm_started = clock()
         await asyncio.gather(*(c.send_one() for c in warm))
-        warmup_s = time.monotonic() - warm_started
-        send_started = time.monotonic()
+        warmup_s = clock() - warm_started
+        send_started = clock()
         end = send_started + params.duration_s
         await asyncio.gather(*(c.loop(end) for c in clients if c.epoch is not None))
-        run_end = time.monotonic()
+        run_end = clock()
         await target.set_faults({"post_error_rate": 0.0})
 
         # Drain: wait until every intended delivery was seen, or the timeout.
@@ -237,13 +226,13 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
                     missing.add((message.key, epoch.key))
         progress(f"sending stopped; waiting for {len(missing)} in-flight deliveries ...")
         run.missing = missing
-        drain_started = time.monotonic()
+        drain_started = clock()
         if missing:
             try:
                 await asyncio.wait_for(run.all_seen.wait(), params.drain_timeout_s)
             except TimeoutError:
                 pass
-        drain_s = time.monotonic() - drain_started
+        drain_s = clock() - drain_started
         verdict = judge(run.sent, run.epochs, run_end, by_room=by_room, measure_from=send_started)
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)

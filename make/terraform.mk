@@ -9,7 +9,7 @@ $(foreach v,ENV FN NAME_PREFIX REGION ARCH,$(if $(filter command line environmen
 TERRAFORM ?= terraform
 ENV ?= dev
 ENVS = $(basename $(notdir $(wildcard terraform/envs/*.tfvars)))
-MANIFEST_FUNCTIONS = $(shell $(PY) -c 'import json; print(" ".join(json.load(open("manifest.json"))["functions"]))')
+MANIFEST_FUNCTIONS = $(shell $(PY) -c 'from manifest import load_manifest; print(" ".join(load_manifest().functions))')
 # exact, single-word match: a value with spaces, ';', '%' or quotes never passes
 one_of = $(and $(filter 1,$(words $(1))),$(filter $(1),$(2)),$(if $(findstring %,$(1)),,ok))
 CHECK_ENV = $(if $(call one_of,$(ENV),$(ENVS)),,$(error ENV must be one of: $(ENVS)))

@@ -69,6 +69,8 @@ module "functions" {
 
   name_prefix            = var.name_prefix
   functions              = local.manifest.functions
+  fanout_function        = local.manifest.fanoutWorker.function
+  client_actions         = [for key in keys(local.manifest.routes) : key if !startswith(key, "$")]
   build_dir              = local.build_dir
   runtime                = local.manifest.runtime
   architecture           = var.lambda_architecture

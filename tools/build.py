@@ -27,6 +27,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/build.py`
+from manifest import Manifest, ManifestError, load_manifest  # noqa: E402
+
 BUILD = ROOT / "build"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIP_PARTS = {"__pycache__", ".pytest_cache"}
@@ -34,10 +37,6 @@ SKIP_SUFFIXES = {".pyc", ".pyo"}
 # Lambda architecture -> the manylinux2014 platform tag of its wheels and the ELF e_machine of its code
 ARCHITECTURES = {"arm64": ("manylinux2014_aarch64", 183), "x86_64": ("manylinux2014_x86_64", 62)}
 LAMBDA_PYTHON = "3.12"
-
-
-def load_manifest() -> dict:
-    return json.loads((ROOT / "manifest.json").read_text())
 
 
 def _entry(name: str, is_dir: bool = False) -> zipfile.ZipInfo:
@@ -77,16 +76,17 @@ def tree_files(source: Path, prefix: str = "") -> dict[str, bytes]:
     return files
 
 
-def function_files(name: str) -> dict[str, bytes]:
+def function_files(name: str, manifest: Manifest | None = None) -> dict[str, bytes]:
+    fn = (manifest or load_manifest(ROOT)).functions[name]
     source = ROOT / "functions" / name
-    if not (source / "handler.py").is_file():
-        raise SystemExit(f"build: functions/{name}/handler.py is missing (manifest names function {name!r})")
+    if not (source / fn.handler_file).is_file():
+        raise SystemExit(f"build: functions/{name}/{fn.handler_file} is missing (manifest names function {name!r})")
     return tree_files(source)
 
 
-def build_function(name: str) -> tuple[Path, str]:
+def build_function(name: str, manifest: Manifest | None = None) -> tuple[Path, str]:
     target = BUILD / "functions" / f"{name}.zip"
-    return target, write_zip(target, function_files(name))
+    return target, write_zip(target, function_files(name, manifest))
 
 
 def layer_requirements() -> list[str]:
@@ -235,12 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.architecture not in ARCHITECTURES:
         parser.error(f"LAMBDA_ARCHITECTURE must be one of {', '.join(sorted(ARCHITECTURES))}, got {args.architecture!r}")
-    manifest = load_manifest()
-    names = args.function or sorted(manifest["functions"])
-    unknown = [n for n in names if n not in manifest["functions"]]
+    try:
+        manifest = load_manifest(ROOT)
+    except ManifestError as e:
+        raise SystemExit(f"build: {e}") from None
+    names = args.function or sorted(manifest.functions)
+    unknown = [n for n in names if n not in manifest.functions]
     if unknown:
-        parser.error(f"not in manifest.json: {', '.join(unknown)} (known: {', '.join(sorted(manifest['functions']))})")
-    rows = [build_function(name) for name in names]
+        parser.error(f"not in the manifest: {', '.join(unknown)} (known: {', '.join(sorted(manifest.functions))})")
+    rows = [build_function(name, manifest) for name in names]
     if not args.no_layer and not args.function:
         rows.append(build_layer())
         rows.append(build_crypto_layer(args.architecture))

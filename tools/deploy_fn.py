@@ -39,6 +39,9 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/deploy_fn.py`
+from manifest import Manifest, load_manifest  # noqa: E402
+
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,39}$")  # terraform/variables.tf name_prefix
 DEPLOY_FN_MARK = "deploy-fn"  # description prefix of the layer versions deploy-fn publishes
 
@@ -59,10 +62,6 @@ class DeployResult:
     layer_published: bool = False
     functions_on_older_layers: list[str] = field(default_factory=list)
     layer_versions_deleted: list[str] = field(default_factory=list)
-
-
-def load_manifest(root: Path = ROOT) -> dict[str, Any]:
-    return json.loads((root / "manifest.json").read_text())
 
 
 def _build_module() -> ModuleType:
@@ -156,11 +155,11 @@ def deploy(
     build_dir: Path = ROOT / "build",
     force: bool = False,
     client: Any = None,
-    manifest: dict[str, Any] | None = None,
+    manifest: Manifest | None = None,
 ) -> DeployResult:
-    manifest = manifest if manifest is not None else load_manifest()
-    if function not in manifest["functions"]:
-        known = ", ".join(sorted(manifest["functions"]))
+    manifest = manifest if manifest is not None else load_manifest(ROOT)
+    if function not in manifest.functions:
+        known = ", ".join(sorted(manifest.functions))
         raise DeployError(f"unknown function {function!r}; manifest.json has: {known}")
     if not name_prefix or not NAME_PREFIX.match(name_prefix):
         raise DeployError(f"name prefix {name_prefix!r} is not a stack's name_prefix (e.g. wschat-dev): give "

@@ -10,41 +10,43 @@ the manifest that Terraform builds the policies from.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/iam_table.py`
+from manifest import Manifest, load_manifest  # noqa: E402
+
 DOCS = ROOT / "docs" / "terraform.md"
 START, END = "<!-- iam-table:start -->", "<!-- iam-table:end -->"
 
 
-def render(manifest: dict) -> str:
-    functions = manifest["functions"]
-    async_targets = {target for fn in functions.values() for target in fn["permissions"]["invoke"]}
+def render(manifest: Manifest) -> str:
+    functions = manifest.functions
+    async_targets = {target for fn in functions.values() for target in fn.permissions.invoke}
     lines = [
         "| function | memory / timeout | DynamoDB (table ARN, + listed index ARNs) | ManageConnections"
         " (`<execution_arn>/<stage>/<METHOD>/@connections/*`) | lambda:InvokeFunction | other |",
         "|---|---|---|---|---|---|",
     ]
     for name, fn in functions.items():
-        perms = fn["permissions"]
+        perms = fn.permissions
         grants = []
-        for grant in perms["dynamodb"]:
-            indexes = grant.get("indexes", [])
-            where = f"`{grant['table']}`" + (f" (+ index {', '.join(f'`{i}`' for i in indexes)})" if indexes else "")
-            grants.append(f"{where}: {', '.join(a.split(':', 1)[1] for a in grant['actions'])}")
+        for grant in perms.dynamodb:
+            indexes = grant.indexes
+            where = f"`{grant.table}`" + (f" (+ index {', '.join(f'`{i}`' for i in indexes)})" if indexes else "")
+            grants.append(f"{where}: {', '.join(a.split(':', 1)[1] for a in grant.actions)}")
         other = []
-        if perms.get("jwtSecret"):
+        if perms.jwt_secret:
             other.append("hs256 mode: `ssm:GetParameter` on the JWT secret parameter; `kms:Decrypt` via SSM if"
                          " `jwt_secret_kms_key_arn`. oidc mode: nothing (the provider's JWKS is public HTTPS)")
-        if perms["dynamodb"]:
+        if perms.dynamodb:
             other.append("`kms:Decrypt`, `kms:GenerateDataKey` on `kms_key_arn` via DynamoDB, if set")
         if name in async_targets:
             other.append("`sqs:SendMessage` on its own on-failure queue")
         lines.append(
-            f"| `{name}` | {fn['memory']} MB / {fn['timeout']} s | {'<br>'.join(grants) or '—'}"
-            f" | {', '.join(perms['manageConnections']) or '—'} | {', '.join(perms['invoke']) or '—'}"
+            f"| `{name}` | {fn.memory} MB / {fn.timeout:g} s | {'<br>'.join(grants) or '—'}"
+            f" | {', '.join(perms.manage_connections) or '—'} | {', '.join(perms.invoke) or '—'}"
             f" | {'; '.join(other) or '—'} |"
         )
     return "\n".join(lines)
@@ -56,7 +58,7 @@ def docs_table(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    table = render(json.loads((ROOT / "manifest.json").read_text()))
+    table = render(load_manifest(ROOT))
     if "--write" in args:
         text = DOCS.read_text()
         head, rest = text.split(START, 1)

@@ -37,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tf_toolchain import Toolchain, ToolchainMissing, resolve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/tf.py`
+from manifest import Manifest, load_manifest  # noqa: E402
+
 TF_DIR = ROOT / "terraform"
 BASELINE = "account-baseline"  # the one-time per-account root (terraform/account-baseline)
 BUILD = ROOT / "build"
@@ -48,8 +51,8 @@ class FlowError(Exception):
     pass
 
 
-def manifest() -> dict[str, Any]:
-    return json.loads((ROOT / "manifest.json").read_text())
+def manifest() -> Manifest:
+    return load_manifest(ROOT)
 
 
 def plan_file(env: str) -> Path:
@@ -70,7 +73,7 @@ def data_dir(env: str) -> str:
 
 
 def state_key(env: str) -> str:
-    return f"{manifest()['service']}/{env}/terraform.tfstate"
+    return f"{manifest().service}/{env}/terraform.tfstate"
 
 
 def var_file(env: str) -> Path:
@@ -91,7 +94,7 @@ def _shown(path: Path) -> Path:
 def expected_zips(build: Path) -> list[Path]:
     """Every zip Terraform may read: the functions, the layer, and the crypto layer(s) that were built
     (build/crypto-layer-<architecture>.zip; Terraform reads the one of lambda_architecture in oidc mode)."""
-    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(manifest()["functions"])),
+    return [build / "layer.zip", *(build / "functions" / f"{name}.zip" for name in sorted(manifest().functions)),
             *sorted(build.glob("crypto-layer-*.zip"))]
 
 
@@ -207,7 +210,7 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", region):
         raise FlowError(f"{region!r} is not an AWS region name such as eu-west-1")
     config = backend_config(args.backend_config, args.env)
-    key = f"{manifest()['service']}/account-baseline/{region}/terraform.tfstate"
+    key = f"{manifest().service}/account-baseline/{region}/terraform.tfstate"
     tf = Terraform(args.terraform, None)
     where = {"data_dir_override": f".terraform/baseline-{region}", "chdir": TF_DIR / BASELINE}
     tf("init", "-input=false", "-reconfigure", f"-backend-config={config}", f"-backend-config=key={key}", **where)

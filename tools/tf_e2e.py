@@ -39,9 +39,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "shared"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the manifest package
 import tf_e2e_checks as checks  # noqa: E402
 from local_cloud import ACCOUNT_ID, LocalCloud, LocalCloudError  # noqa: E402
 from tf_toolchain import ToolchainMissing, resolve  # noqa: E402
+
+from manifest import FILE_NAME as MANIFEST_FILE  # noqa: E402
+from manifest import load_manifest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPED = 3
@@ -55,8 +59,8 @@ SERVICE_OF = {
     "aws_cognito_": "cognitoidp", "aws_caller_identity": "sts",
 }
 LOCAL_ONLY = ("aws_partition", "aws_region", "aws_iam_policy_document")
-COPIED_DIRS = ("functions", "shared", "terraform", "tools", "make", "requirements")
-COPIED_FILES = ("Makefile", "manifest.json", "pyproject.toml")
+COPIED_DIRS = ("functions", "shared", "terraform", "tools", "make", "requirements", "manifest")
+COPIED_FILES = ("Makefile", MANIFEST_FILE, "pyproject.toml")
 
 
 class StepFailed(Exception):
@@ -226,7 +230,7 @@ class Run:
         return self.cloud.client("lambda").get_function_configuration(FunctionName=function)
 
     def stack(self, tfvars: dict[str, Any]) -> checks.Stack:
-        return checks.Stack(json.loads((self.scratch / "manifest.json").read_text()), tfvars, self.outputs(),
+        return checks.Stack(load_manifest(self.scratch).raw, tfvars, self.outputs(),
                             self.cloud.region, ACCOUNT_ID, self.cloud.client)
 
     def run(self) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def expected_environment(stack: Stack, name: str) -> dict[str, str]:
         "ROOM_MEMBERS_TABLE": stack.outputs["table_names"]["room_members"],
         "MESSAGES_TABLE": stack.outputs["table_names"]["messages"],
         "MANAGEMENT_ENDPOINT": stack.outputs["management_endpoint"],
-        "FANOUT_FUNCTION_NAME": stack.function_name("fanout"),
+        "FANOUT_FUNCTION_NAME": stack.function_name(stack.manifest["fanoutWorker"]["function"]),
         "LOG_LEVEL": stack.var("log_level", "INFO"),
     }
     if fn["permissions"].get("jwtSecret"):

@@ -23,6 +23,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CLI_CONFIG_FILE", os.devnull)
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the manifest package, when run as `python tools/tf_static.py`
+from manifest import manifest_path  # noqa: E402
+
 TERRAFORM_DIR = ROOT / "terraform"
 
 
@@ -67,8 +70,8 @@ def init_problems(terraform_dir: Path = TERRAFORM_DIR) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="tf-init-") as tmp:
         work = Path(tmp) / "terraform"
         shutil.copytree(terraform_dir, work, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfplan"))
-        if (terraform_dir.parent / "manifest.json").is_file():
-            shutil.copy(terraform_dir.parent / "manifest.json", Path(tmp) / "manifest.json")
+        if manifest_path(terraform_dir.parent).is_file():  # terraform/main.tf reads ../manifest.json
+            shutil.copy(manifest_path(terraform_dir.parent), manifest_path(Path(tmp)))
         empty_plugins = Path(tmp) / "no-providers"
         empty_plugins.mkdir()
         result = TerraformCommand(cwd=str(work)).init(backend=False, plugin_dirs=[str(empty_plugins)], input=False)

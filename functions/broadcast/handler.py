@@ -7,7 +7,7 @@ from chat.lambda_kit import remaining_ms, route
 from chat.protocol import parse_broadcast
 
 
-@route("broadcast")
+@route()
 def lambda_handler(event, context):
     caller = caller_of(event)
     request = parse_broadcast(json_body(event), get_settings().max_text_chars)

@@ -8,7 +8,7 @@ from chat.lambda_kit import route
 from chat.protocol import ROOM_ID, SUBPROTOCOL_HEADER, select_subprotocol
 
 
-@route("$connect", answer_errors=False)
+@route(answer_errors=False)
 def lambda_handler(event, context):
     caller = caller_of(event)
     caller.require_user()

@@ -10,7 +10,7 @@ from chat.logs import get_logger, log_event
 log = get_logger("chat.disconnect")
 
 
-@route("$disconnect", answer_errors=False)
+@route(answer_errors=False)
 def lambda_handler(event, context):
     caller = caller_of(event)
     status, reason = disconnect_details(event)

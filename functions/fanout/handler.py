@@ -9,7 +9,7 @@ from chat.errors import BadRequest
 from chat.lambda_kit import remaining_ms, route
 
 
-@route(None, answer_errors=False)
+@route(answer_errors=False)
 def lambda_handler(event, context):
     settings = get_settings()
     try:

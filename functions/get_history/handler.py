@@ -6,7 +6,7 @@ from chat.lambda_kit import route
 from chat.protocol import parse_history_request
 
 
-@route("getHistory")
+@route()
 def lambda_handler(event, context):
     caller = caller_of(event)
     page = history.fetch(caller, parse_history_request(json_body(event)))

@@ -6,7 +6,7 @@ from chat.lambda_kit import route
 from chat.protocol import parse_room_request
 
 
-@route("joinRoom")
+@route()
 def lambda_handler(event, context):
     caller = caller_of(event)
     request = parse_room_request(json_body(event))

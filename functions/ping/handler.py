@@ -6,7 +6,7 @@ from chat.lambda_kit import route
 from chat.protocol import parse_ping
 
 
-@route("ping")
+@route()
 def lambda_handler(event, context):
     caller = caller_of(event)
     parse_ping(json_body(event))

@@ -7,7 +7,7 @@ from chat.lambda_kit import remaining_ms, route
 from chat.protocol import parse_send_message
 
 
-@route("sendMessage")
+@route()
 def lambda_handler(event, context):
     caller = caller_of(event)
     request = parse_send_message(json_body(event), get_settings().max_text_chars)

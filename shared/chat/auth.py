@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from chat.clients import ssm_client
+from chat.clients import on_reset, ssm_client
 from chat.config import TOKEN_LEEWAY_SECONDS, Settings, get_settings
 from chat.errors import ConfigurationError, IdentityProviderUnavailable, InvalidToken
 from chat.events import offered_subprotocols
@@ -41,6 +41,9 @@ def jwt_secret() -> str:
             Name=settings.jwt_secret_parameter, WithDecryption=True)
         return response["Parameter"]["Value"]
     raise ConfigurationError("set JWT_SECRET_PARAMETER (or JWT_SECRET locally) for the authorizer")
+
+
+on_reset(jwt_secret.cache_clear)
 
 
 def mint_token(user_id: str, secret: str, ttl_seconds: int = 3600, **claims: Any) -> str:

@@ -1,5 +1,6 @@
-"""boto3 clients, created lazily once per container (never at import time) with explicit
-timeouts and retry mode. ``reset()`` forgets them (tests, the emulator after changing env)."""
+"""AWS clients, created lazily once per container (never at import time) with explicit timeouts and
+retry mode. ``reset()`` forgets them, and every cache registered with ``on_reset`` (settings, model
+bindings, the JWT secret): tests and the emulator call it after changing the environment."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from typing import Any
 
 MANAGEMENT_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5}
 _create_lock = threading.Lock()
+_resets: list[Callable[[], None]] = []
+
+
+def on_reset(clear: Callable[[], None]) -> None:
+    """Registers a cache of another module that ``reset()`` must clear too (so that this module,
+    which every user imports, imports none of them)."""
+    _resets.append(clear)
 
 
 def _created_once(factory: Callable[..., Any]) -> Any:
@@ -27,29 +35,10 @@ def _created_once(factory: Callable[..., Any]) -> Any:
 
 
 @_created_once
-def management_client(endpoint: str, region: str, max_pool: int = 32) -> Any:
-    """apigatewaymanagementapi client for one stage endpoint.
-
-    botocore's own retries are off (max_attempts=1): chat.fanout retries throttling and transient
-    errors itself with jittered backoff, and must never retry a GoneException. Client-side parameter
-    validation is off too: chat.management builds the two parameters itself, and the check costs
-    ~7% of the CPU of every post on the fan-out's hot path (the service still validates).
-    """
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=endpoint,
-        region_name=region,
-        config=Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=max_pool,
-                      parameter_validation=False, **MANAGEMENT_TIMEOUTS),
-    )
-
-
-@_created_once
 def signed_poster(endpoint: str, region: str, max_pool: int = 32) -> Any:
-    """chat.signed_post's PostToConnection for one stage endpoint (the fan-out's hot path)."""
+    """chat.signed_post's PostToConnection for one stage endpoint (the fan-out's hot path): boto3's
+    request, signed by botocore, without botocore's retries (chat.fanout retries throttling and
+    transient errors itself with jittered backoff, and must never retry a GoneException)."""
     import botocore.session
 
     from chat.errors import ConfigurationError
@@ -82,13 +71,9 @@ def ssm_client(region: str) -> Any:
 
 
 def reset() -> None:
-    """Forget cached clients, settings and model bindings (call after changing the environment)."""
-    from chat import auth, config, models
-
-    management_client.cache_clear()
+    """Forget cached clients and every registered cache (call after changing the environment)."""
     signed_poster.cache_clear()
     lambda_client.cache_clear()
     ssm_client.cache_clear()
-    config.get_settings.cache_clear()
-    auth.jwt_secret.cache_clear()
-    models.reset_binding()
+    for clear in list(_resets):
+        clear()

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from chat.clients import on_reset
 from chat.errors import ConfigurationError
 from chat.protocol import TOKEN_SOURCES
 
@@ -28,6 +29,8 @@ TOKEN_LEEWAY_SECONDS = 30  # clock skew allowed on exp/nbf/iat, in both modes
 REQUIRED = ("CONNECTIONS_TABLE", "ROOM_MEMBERS_TABLE", "MESSAGES_TABLE")
 OPTIONAL = {
     "AWS_REGION": "region of the tables and the management endpoint (set by the Lambda runtime)",
+    "CLIENT_ACTIONS": "comma-separated actions a client may send (the manifest's custom routes; $default "
+                      "names them); set by Terraform and the emulator from manifest.json",
     "MANAGEMENT_ENDPOINT": "override of https://{apiId}.execute-api.{region}.amazonaws.com/{stage}",
     "CONNECTION_TTL_SECONDS": "registry row lifetime; default 2 h max connection + 10 min slack",
     "MESSAGE_RETENTION_DAYS": "history TTL in days; 0 keeps messages forever",
@@ -67,6 +70,7 @@ class Settings:
     room_members_table: str
     messages_table: str
     region: str | None = None
+    client_actions: tuple[str, ...] = ()
     management_endpoint: str | None = None
     connection_ttl_seconds: int = 2 * 3600 + 600
     message_retention_days: int = 0
@@ -118,6 +122,7 @@ class Settings:
             room_members_table=env["ROOM_MEMBERS_TABLE"],
             messages_table=env["MESSAGES_TABLE"],
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            client_actions=tuple(a.strip() for a in (env.get("CLIENT_ACTIONS") or "").split(",") if a.strip()),
             management_endpoint=env.get("MANAGEMENT_ENDPOINT") or None,
             connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", cls.connection_ttl_seconds, 60),
             message_retention_days=_int(env, "MESSAGE_RETENTION_DAYS", cls.message_retention_days, 0),
@@ -155,6 +160,11 @@ class Settings:
         if not self.region:
             raise ConfigurationError("missing required environment variable: AWS_REGION")
         return self.region
+
+    def require_client_actions(self) -> tuple[str, ...]:
+        if not self.client_actions:
+            raise ConfigurationError("missing required environment variable: CLIENT_ACTIONS")
+        return self.client_actions
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
@@ -205,5 +215,8 @@ def is_loopback_host(host: str) -> bool:
 
 @functools.cache
 def get_settings() -> Settings:
-    """Settings of this container, read once. Tests call ``get_settings.cache_clear()``."""
+    """Settings of this container, read once. ``chat.clients.reset()`` forgets them."""
     return Settings.from_env()
+
+
+on_reset(get_settings.cache_clear)

@@ -23,12 +23,13 @@ THROTTLING_CAUSES = frozenset({"ProvisionedThroughputExceededException", "Thrott
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
 
-def route(action: str | None, *, answer_errors: bool = True) -> Callable[[Handler], Handler]:
+def route(*, answer_errors: bool = True) -> Callable[[Handler], Handler]:
     """Decorates a route handler: binds log context, maps ChatError -> error frame.
 
-    With ``answer_errors=False`` (routes without a route response: $connect, $disconnect, the
-    fan-out worker) a ChatError becomes a bare status code; on $connect a status >= 400 makes
-    API Gateway reject the handshake with it.
+    The error frame's ``action`` is the event's route key (``requestContext.routeKey``), so a handler
+    never repeats the key its manifest route already names. With ``answer_errors=False`` (routes
+    without a route response: $connect, $disconnect, the fan-out worker) a ChatError becomes a bare
+    status code; on $connect a status >= 400 makes API Gateway reject the handshake with it.
     """
 
     def wrap(fn: Handler) -> Handler:
@@ -38,7 +39,8 @@ def route(action: str | None, *, answer_errors: bool = True) -> Callable[[Handle
             set_level(settings.log_level)
             ctx = event.get("requestContext") if isinstance(event, Mapping) else None
             ctx = ctx if isinstance(ctx, Mapping) else {}
-            token = bind_context(route=ctx.get("routeKey"), connection_id=ctx.get("connectionId"),
+            action = ctx.get("routeKey") if isinstance(ctx.get("routeKey"), str) else None
+            token = bind_context(route=action, connection_id=ctx.get("connectionId"),
                                  request_id=ctx.get("requestId"),
                                  function=getattr(context, "function_name", None))
             watch = Stopwatch()
@@ -54,7 +56,7 @@ def route(action: str | None, *, answer_errors: bool = True) -> Callable[[Handle
             except ChatError as e:
                 log_event(log, logging.INFO, "rejected", code=e.code, reason=str(e), duration_ms=watch.ms())
                 if not answer_errors:
-                    return {"statusCode": responses.status_of(e)}
+                    return {"statusCode": e.status}
                 return responses.error(e, action=action)
             except Exception:
                 log.exception("unhandled error", extra={"fields": {"duration_ms": watch.ms()}})

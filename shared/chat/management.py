@@ -1,20 +1,25 @@
-"""Adapter over the @connections management API: builds the endpoint and turns its errors into our
-typed errors (ConnectionGone, Throttled, PayloadTooLarge, DeliveryFailed), once for both paths:
-posts go through chat.signed_post (the fan-out's hot path), get/delete through boto3's client."""
+"""Adapter over the @connections management API: builds the endpoint and posts through
+chat.signed_post (the fan-out's hot path), turning its errors into our typed errors
+(ConnectionGone, Throttled, PayloadTooLarge, DeliveryFailed) once, here."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chat.clients import management_client, signed_poster
+from chat.clients import signed_poster
 from chat.config import Settings
 from chat.errors import ConfigurationError, ConnectionGone, DeliveryFailed, PayloadTooLarge, Throttled
 from chat.signed_post import PostError
 
 THROTTLE_CODES = frozenset({"LimitExceededException", "TooManyRequestsException", "ThrottlingException",
                             "Throttling"})
+
+
+class Poster(Protocol):
+    """PostToConnection for one stage: chat.signed_post.SignedPoster, or a test's fake."""
+
+    def post(self, connection_id: str, data: bytes) -> None:
+        """Raises PostError(code, HTTP status) on a service error, PostError(name, None) if no answer came."""
 
 
 def endpoint_for(settings: Settings, api_id: str | None = None, stage: str | None = None) -> str:
@@ -31,49 +36,23 @@ def endpoint_for(settings: Settings, api_id: str | None = None, stage: str | Non
 
 
 class Connections:
-    """post/get/delete on one stage's @connections, with errors translated once.
+    """Posts to one stage's @connections, with errors translated once.
 
-    ``client`` (a boto3 apigatewaymanagementapi client or a stand-in) replaces both paths: tests
-    use it to script the service's answers (or make ``signed_poster`` return None).
+    The poster is the container's shared ``clients.signed_poster`` for the endpoint; that factory is
+    the seam unit tests replace with a fake poster that raises PostError as the service would.
     """
 
-    def __init__(self, endpoint: str, region: str, max_pool: int = 32, client: Any = None):
+    def __init__(self, endpoint: str, region: str, max_pool: int = 32) -> None:
         self.endpoint = endpoint
-        self._region = region
-        self._max_pool = max_pool
-        self._client = client
-        self._poster = None if client is not None else signed_poster(endpoint, region, max_pool)
-        if self._poster is None and self._client is None:
-            self._client = management_client(endpoint, region, max_pool)
+        self._poster: Poster = signed_poster(endpoint, region, max_pool)
 
     def post(self, connection_id: str, data: bytes) -> None:
-        if self._poster is None:
-            try:
-                self._client.post_to_connection(ConnectionId=connection_id, Data=data)
-            except ClientError as e:
-                raise translate(e, connection_id) from e
-            except BotoCoreError as e:  # timeouts, connection resets: transient
-                raise DeliveryFailed(f"post to {connection_id} failed: {type(e).__name__}", retryable=True) from e
-            return
         try:
             self._poster.post(connection_id, data)
         except PostError as e:
             if e.status is None:  # timeouts, connection resets: transient
                 raise DeliveryFailed(f"post to {connection_id} failed: {e.code}", retryable=True) from e
             raise translate_status(e.code, e.status, connection_id) from e
-
-    def delete(self, connection_id: str) -> None:
-        if self._client is None:
-            self._client = management_client(self.endpoint, self._region, self._max_pool)
-        try:
-            self._client.delete_connection(ConnectionId=connection_id)
-        except ClientError as e:
-            raise translate(e, connection_id) from e
-
-
-def translate(error: ClientError, connection_id: str) -> Exception:
-    return translate_status(error.response.get("Error", {}).get("Code", ""),
-                            error.response.get("ResponseMetadata", {}).get("HTTPStatusCode"), connection_id)
 
 
 def translate_status(code: str, status: int | None, connection_id: str) -> Exception:

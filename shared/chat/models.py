@@ -26,9 +26,11 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection as DynamoConnection
 from pynamodb.connection import TableConnection
+from pynamodb.exceptions import TableError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from chat.clients import on_reset
 from chat.config import Settings, get_settings
 
 UNBOUND = "unbound-call-chat.models.bind"
@@ -53,14 +55,24 @@ class ConnectionsByShard(GlobalSecondaryIndex):
 
 
 class _ChatModel(Model):
-    """Every model's connection uses the binding's one botocore client (thread-safe, same settings
-    as the models' Meta: region, timeouts, retries, pool size)."""
+    """Every model's table connection goes through the binding's one low-level connection (one
+    thread-safe botocore client, same settings as the models' Meta: region, timeouts, retries, pool
+    size). PynamoDB has no setting for a shared connection or client (pynamodb/PynamoDB#876, #1245:
+    one client per model, ~10 MB each), so this overrides its connection hook and sets only the
+    public ``TableConnection.connection`` attribute; a new binding gets a new shared connection, which
+    the next call swaps in (no cached private state to reset)."""
 
     @classmethod
     def _get_connection(cls) -> TableConnection:
         table = super()._get_connection()
-        if table.connection._client is None:
-            table.connection._client = _shared_connection().client
+        shared = _shared_connection()
+        if table.connection is not shared:
+            with _bind_lock:
+                try:
+                    shared.get_meta_table(table.table_name)
+                except TableError:  # the first model of this table (models may share a table)
+                    shared.add_meta_table(table.get_meta_table())
+                table.connection = shared
         return table
 
 
@@ -175,7 +187,6 @@ def bind(settings: Settings) -> None:
             meta.read_timeout_seconds = 5
             meta.max_retry_attempts = 4
             meta.max_pool_connections = max(10, settings.fanout_concurrency)
-            model._connection = None  # PynamoDB caches a connection per model
         _bound_to = settings
         _txn_connection = None
 
@@ -213,8 +224,11 @@ def _shared_connection() -> DynamoConnection:
 
 
 def reset_binding() -> None:
-    """For tests that change settings between cases."""
+    """Forget the binding (``chat.clients.reset()`` calls this after the environment changed)."""
     global _bound_to, _txn_connection
     with _bind_lock:
         _bound_to = None
         _txn_connection = None
+
+
+on_reset(reset_binding)

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from chat.clients import on_reset
 from chat.config import TOKEN_LEEWAY_SECONDS, Settings, is_loopback_host
 from chat.errors import ConfigurationError, IdentityProviderUnavailable, InvalidToken
 from chat.logs import get_logger, log_event
@@ -340,3 +341,6 @@ def _shown(url: str) -> str:
 def verifier(settings: Settings) -> OidcVerifier:
     """This container's verifier for these settings (settings are frozen, so this is a cache key)."""
     return OidcVerifier(settings)
+
+
+on_reset(verifier.cache_clear)  # a fresh key set per (emulated) container, as a new Lambda container has

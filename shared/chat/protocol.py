@@ -1,6 +1,7 @@
-"""The JSON wire protocol, defined once: client frames (validated here), server frames (built
-here) and error codes. README.md#protocol documents the same; tests check they agree with the
-manifest's routes.
+"""The JSON wire protocol, defined once: client frames (validated here) and server frames (built
+here). Error codes and their meanings live on the error classes (chat.errors); the actions a client
+may send are the manifest's custom routes, which reach the functions as CLIENT_ACTIONS (chat.config).
+README.md#protocol documents the same; tests check they agree.
 
 Client frames are JSON objects with an ``action``. Unknown fields are refused (a typo must not
 be silently ignored), and so is any attempt to name the sender: identity comes from the
@@ -10,13 +11,11 @@ authorizer context of the connection, never from the payload.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chat.errors import BadRequest, PayloadTooLarge, SenderNotAllowed
-
-ACTIONS = ("sendMessage", "broadcast", "joinRoom", "leaveRoom", "getHistory", "ping")
-"""Every action a client may send (the manifest's non-$ routes)."""
+from chat.errors import BadRequest, PayloadTooLarge, SenderNotAllowed, client_error_codes
 
 MAX_FRAME_BYTES = 128 * 1024  # API Gateway's WebSocket message payload quota
 ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -51,21 +50,9 @@ def select_subprotocol(offered: list[str]) -> str | None:
         raise BadRequest(f"Sec-WebSocket-Protocol must offer {SUBPROTOCOL!r} (with {TOKEN_SUBPROTOCOL_PREFIX}<token>)")
     return SUBPROTOCOL
 
-# Error codes a client can receive in {"type": "error", "code": ...}
-ERROR_CODES = {
-    "BAD_REQUEST": "the frame is not valid JSON, not an object, or a field is missing/invalid",
-    "UNKNOWN_ACTION": "the action is not one of ACTIONS (answered by $default)",
-    "PAYLOAD_TOO_LARGE": "the text or frame exceeds its limit",
-    "SENDER_NOT_ALLOWED": "the payload tried to name the sender",
-    "NOT_FOUND": "the target user has no live connection",
-    "NOT_A_MEMBER": "the room was not joined by this connection",
-    "TOO_MANY_ROOMS": "this connection joined MAX_ROOMS_PER_CONNECTION rooms already",
-    "NOT_CONNECTED": "this connection is not in the registry (expired or never registered)",
-    "RATE_LIMITED": "this connection sent more than RATE_LIMIT_PER_MINUTE messages this minute",
-    "FORBIDDEN": "the caller may not do this",
-    "THROTTLED": "the database is busy; retry the same frame (with clientMessageId it is safe)",
-    "INTERNAL_ERROR": "unexpected failure; nothing was delivered",
-}
+
+ERROR_CODES = client_error_codes()
+"""Error codes a client can receive in {"type": "error", "code": ...} -> meaning (from chat.errors)."""
 
 
 @dataclass(frozen=True)
@@ -189,14 +176,14 @@ def parse_ping(body: dict[str, Any]) -> None:
 # ---- server frames ---------------------------------------------------------------------------
 
 def error_frame(code: str, message: str, *, action: str | None = None, field: str | None = None,
-                valid_actions: bool = False) -> dict[str, Any]:
+                valid_actions: Sequence[str] | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if action:
         frame["action"] = action
     if field:
         frame["field"] = field
-    if valid_actions:
-        frame["validActions"] = list(ACTIONS)
+    if valid_actions is not None:
+        frame["validActions"] = list(valid_actions)
     return frame
 
 

@@ -17,7 +17,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateErr
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
-from chat.errors import BadRequest, ConnectionNotRegistered, NotMember, RateLimited
+from chat.errors import ConnectionNotRegistered, NotMember, RateLimited, TooManyRooms
 from chat.events import Caller
 from chat.logs import get_logger, log_event
 from chat.models import Connection, RoomMember, ensure_bound, transaction_connection
@@ -125,7 +125,7 @@ def join(caller: Caller, room_id: str) -> bool:
         return False
     limit = settings.max_rooms_per_connection
     if len(rooms) >= limit:
-        raise BadRequest(f"a connection may join at most {limit} rooms", field="roomId", code="TOO_MANY_ROOMS")
+        raise TooManyRooms(f"a connection may join at most {limit} rooms", field="roomId")
     condition = Connection.connectionId.exists() & (
         Connection.rooms.does_not_exist() | (size(Connection.rooms) < limit)
     )
@@ -140,8 +140,7 @@ def join(caller: Caller, room_id: str) -> bool:
             raise
         if get(caller.connection_id) is None:  # the row vanished since we read it ($disconnect, TTL)
             raise ConnectionNotRegistered(f"connection {caller.connection_id} is not registered") from e
-        raise BadRequest(f"a connection may join at most {limit} rooms", field="roomId",
-                         code="TOO_MANY_ROOMS") from e
+        raise TooManyRooms(f"a connection may join at most {limit} rooms", field="roomId") from e
     return True
 
 

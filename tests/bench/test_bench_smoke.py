@@ -11,16 +11,15 @@ import pytest
 
 from bench import echo_node, report, stack_sections
 from bench.fleet import Fleet
-from bench.stack_server import raise_nofile
-from bench.stackproc import StackProcess
+from harness.limits import raise_nofile
 from tests.e2e.conftest import node_tool
 
 pytestmark = pytest.mark.e2e
 N = 20
 
 
-async def _both_designs() -> dict:
-    with StackProcess(concurrency=16, dynamodb="moto") as stack:  # moto starts in ~1 s; N is tiny
+async def _both_designs(log: Path) -> dict:
+    with stack_sections.bench_stack(concurrency=16, dynamodb="moto", log_path=log) as stack:  # moto: ~1 s start
         echo = await asyncio.to_thread(echo_node.echo, stack.ws_url, clients=3, latency_msgs=5, throughput_msgs=40,
                                        window=8, frame={"action": "benchEcho"}, reply_type="error",
                                        user_prefix="smoke-echo-")
@@ -41,7 +40,7 @@ def test_ours_delivers_once_per_recipient_and_reads_only_the_audience_while_the_
     raise_nofile()
     node_tool("wscat")  # installs the pinned npm tools, `ws` among them, for the Node echo client
     # WHEN both designs broadcast to the room (the seed with a tiny simulated Lambda timeout)
-    got = asyncio.run(asyncio.wait_for(_both_designs(), 120))
+    got = asyncio.run(asyncio.wait_for(_both_designs(tmp_path / "stack.log"), 120))
     ours, seed = got["ours"], got["seed"]
     # THEN ours reached every recipient exactly once, reading the audience's items with a Query
     assert (ours["received_once"], ours["missing"], ours["duplicates"], ours["unintended"]) == (N, 0, 0, 0)

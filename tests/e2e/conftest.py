@@ -41,11 +41,19 @@ def make_stack(dynamodb_endpoint: str, **overrides: Any) -> ThreadedLocalStack:
     return ThreadedLocalStack(config).start()
 
 
-@pytest.fixture(scope="module")
-def stack(dynamodb_endpoint: str) -> Iterator[ThreadedLocalStack]:
-    s = make_stack(dynamodb_endpoint)
-    yield s
-    s.stop()
+def stack_fixture(name: str | None = None, **overrides: Any) -> Any:
+    """A module-scoped fixture: a stack made by ``make_stack(**overrides)``, stopped after the module."""
+
+    @pytest.fixture(scope="module", name=name)
+    def fixture(dynamodb_endpoint: str) -> Iterator[ThreadedLocalStack]:
+        s = make_stack(dynamodb_endpoint, **overrides)
+        yield s
+        s.stop()
+
+    return fixture
+
+
+stack = stack_fixture()
 
 
 def ws_url(stack: ThreadedLocalStack, user: str | None) -> str:
@@ -67,6 +75,36 @@ async def recv_until(ws: Any, predicate: Any, timeout: float = 10.0) -> dict[str
             frame = json.loads(await ws.recv())
             if predicate(frame):
                 return frame
+
+
+async def invocation_of(stack: ThreadedLocalStack, route: str, connection_id: str, timeout: float = 10.0) -> Any:
+    """The recorded invocation of ``route`` for ``connection_id`` (waits for it)."""
+    return await stack.wait_for_invocation(
+        lambda i: i.route == route and i.event["requestContext"]["connectionId"] == connection_id, timeout)
+
+
+def is_type(kind: str) -> Any:
+    return lambda frame: frame.get("type") == kind
+
+
+async def room_chat(stack: ThreadedLocalStack, prefix: str, text: str, wait_s: float = 10.0,
+                    via: str = "query") -> dict[str, Any]:
+    """Two users join a room, one sends ``text`` to it, the other reads the room's history: the frames.
+    ``via``: how the clients send their token (query or subprotocol)."""
+    alice, _ = await open_client(stack, f"u_{prefix}_alice", via)
+    bob, _ = await open_client(stack, f"u_{prefix}_bob", via)
+    room = f"{prefix}-room"
+    async with alice, bob:
+        joined = []
+        for ws in (alice, bob):
+            await ws.send(json.dumps({"action": "joinRoom", "roomId": room}))
+            joined.append(await recv_until(ws, is_type("joined"), wait_s))
+        await alice.send(json.dumps({"action": "sendMessage", "roomId": room, "text": text}))
+        ack = await recv_until(alice, is_type("ack"), wait_s)
+        message = await recv_until(bob, is_type("message"), wait_s)
+        await bob.send(json.dumps({"action": "getHistory", "roomId": room, "limit": 10}))
+        history = await recv_until(bob, is_type("history"), wait_s)
+    return {"room": room, "joined": joined, "ack": ack, "message": message, "history": history}
 
 
 async def open_client(stack: ThreadedLocalStack, user: str, via: str = "query", **query: str) -> tuple[Any, str]:

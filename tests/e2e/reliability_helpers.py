@@ -4,23 +4,21 @@ tables directly (bypassing our code and the fault proxy), and talk to a client f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import boto3
-import pytest
 
-from tests.e2e.conftest import make_stack, open_client, recv_json, recv_until
+from emulator import Faults
+from tests.e2e.conftest import open_client, recv_json, recv_until, stack_fixture
 
-
-@pytest.fixture(scope="module", name="stack")
-def stack_without_rate_limit(dynamodb_endpoint: str) -> Any:
-    """The ``stack`` of modules that import this: its per-connection rate limit is out of reach (test_reliability_security.py tests
-    the limit itself), so that many frames from one connection are judged on their content only."""
-    s = make_stack(dynamodb_endpoint, extra_env={"RATE_LIMIT_PER_MINUTE": "100000"})
-    yield s
-    s.stop()
+# The ``stack`` of modules that import this: its per-connection rate limit is out of reach
+# (test_reliability_security.py tests the limit itself), so that many frames from one connection are
+# judged on their content only.
+stack_without_rate_limit = stack_fixture(name="stack", extra_env={"RATE_LIMIT_PER_MINUTE": "100000"})
 
 
 def uid(prefix: str) -> str:
@@ -88,5 +86,16 @@ async def close_all(clients: list[tuple[Any, str, str]]) -> None:
     await asyncio.gather(*(ws.close() for ws, _, _ in clients))
 
 
-__all__ = ["assert_still_works", "close_all", "room_of", "first_message", "memberships_of", "recv_json", "reply_to", "rows_of",
+@contextlib.asynccontextmanager
+async def fresh_room(stack: Any, size: int) -> AsyncIterator[tuple[str, list[tuple[Any, str, str]]]]:
+    """``room_of`` for the length of a test: afterwards the faults are off and the clients closed."""
+    room, clients = await room_of(stack, size)
+    try:
+        yield room, clients
+    finally:
+        stack.set_faults(Faults())
+        await close_all(clients)
+
+
+__all__ = ["assert_still_works", "close_all", "fresh_room", "room_of", "first_message", "memberships_of", "recv_json", "reply_to", "rows_of",
            "scan_all", "stored_by", "table", "uid"]

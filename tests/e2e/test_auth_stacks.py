@@ -4,7 +4,6 @@ closed within the authorizer's timeout), and an external issuer as a Cognito use
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -12,11 +11,12 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from emulator.oidc_issuer import LocalIssuer
+from manifest import load_manifest
 from tests.e2e.conftest import REPO, make_stack, token_subprotocols
 from tests.jwks_server import JwksServer, refusing_url
 
 pytestmark = pytest.mark.e2e
-MANIFEST = json.loads((REPO / "manifest.json").read_text())
+MANIFEST = load_manifest(REPO)
 
 
 async def status_of(url: str, **kwargs) -> int:
@@ -86,7 +86,7 @@ async def test_a_hanging_identity_provider_fails_closed_before_the_authorizer_ti
             # THEN the function itself failed closed (not a Lambda timeout) inside its 5 s timeout
             assert inv.outcome == "error" and inv.extra["errorType"] == "IdentityProviderUnavailable"
             assert "no complete answer within 1000 ms" in inv.extra["errorMessage"]
-            assert elapsed < MANIFEST["functions"]["authorizer"]["timeout"]
+            assert elapsed < MANIFEST.functions[MANIFEST.authorizer.function].timeout
         finally:
             stack.stop()
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import make_stack, open_client, recv_until
+from tests.e2e.conftest import is_type, make_stack, open_client, recv_until, room_chat
 
 pytestmark = pytest.mark.e2e
 
@@ -22,10 +22,6 @@ def chat(request, dynamodb_endpoint):
     s = make_stack(dynamodb_endpoint, auth_mode=mode)
     yield s, via
     s.stop()
-
-
-def is_type(kind: str):
-    return lambda frame: frame.get("type") == kind
 
 
 async def test_direct_message_reaches_every_connection_of_the_target_user(chat):
@@ -42,18 +38,11 @@ async def test_direct_message_reaches_every_connection_of_the_target_user(chat):
 
 async def test_room_message_reaches_members_and_history_returns_it(chat):
     stack, via = chat
-    alice, _ = await open_client(stack, "u_room_alice", via)
-    bob, _ = await open_client(stack, "u_room_bob", via)
-    async with alice, bob:
-        for ws in (alice, bob):
-            await ws.send(json.dumps({"action": "joinRoom", "roomId": "e2e-room"}))
-            assert (await recv_until(ws, is_type("joined")))["roomId"] == "e2e-room"
-        await alice.send(json.dumps({"action": "sendMessage", "roomId": "e2e-room", "text": "hello room"}))
-        message = await recv_until(bob, is_type("message"))
-        assert (message["kind"], message["roomId"], message["text"]) == ("room", "e2e-room", "hello room")
-        await bob.send(json.dumps({"action": "getHistory", "roomId": "e2e-room", "limit": 10}))
-        history = await recv_until(bob, is_type("history"))
-    assert "hello room" in [m["text"] for m in history["messages"]]
+    result = await room_chat(stack, "e2e", "hello room", via=via)
+    assert [j["roomId"] for j in result["joined"]] == ["e2e-room", "e2e-room"]
+    message = result["message"]
+    assert (message["kind"], message["roomId"], message["text"]) == ("room", "e2e-room", "hello room")
+    assert "hello room" in [m["text"] for m in result["history"]["messages"]]
 
 
 async def test_broadcast_reaches_other_connected_clients(chat):

@@ -13,17 +13,13 @@ import pytest
 from botocore.config import Config
 
 from emulator import Faults, Quotas
-from tests.e2e.conftest import make_stack, open_client, recv_json
+from tests.e2e.conftest import open_client, recv_json, stack_fixture
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def faulty_stack(dynamodb_endpoint):
-    s = make_stack(dynamodb_endpoint, quotas=Quotas(integration_timeout_s=3.0, throttling_rate_limit=10_000,
-                                                    throttling_burst_limit=10_000))
-    yield s
-    s.stop()
+faulty_stack = stack_fixture(quotas=Quotas(integration_timeout_s=3.0, throttling_rate_limit=10_000,
+                                           throttling_burst_limit=10_000))
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ async def test_a_dead_worker_fails_its_invocations_fast_and_the_gateway_keeps_se
         async with ws:
             await ws.send(json.dumps({"action": "ping"}))
             assert (await recv_until(ws, lambda f: f.get("type") == "pong", 30))["type"] == "pong"
-            os.kill(stack.stack._runtime.worker_pids()[0], signal.SIGKILL)
+            os.kill(stack.runtime.worker_pids()[0], signal.SIGKILL)
             await asyncio.sleep(0.5)
             await ws.send(json.dumps({"action": "ping"}))
             frame = await recv_json(ws, timeout=5)  # no 29 s integration timeout: the worker is known dead

@@ -5,51 +5,31 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
 
 import boto3
 import pytest
 import websockets
 
 from emulator.config import Quotas
-from tests.e2e.conftest import ThreadedLocalStack, make_stack, open_client, recv_json, recv_until
+from tests.e2e.conftest import is_type, open_client, recv_json, recv_until, room_chat, stack_fixture
 
 pytestmark = pytest.mark.e2e
 WAIT_S = 30.0  # a fresh worker thread creates its botocore clients (~1 s of CPU each) on first use
 
 
-@pytest.fixture(scope="module")
-def worker_stack(dynamodb_endpoint: str) -> Iterator[ThreadedLocalStack]:
-    s = make_stack(dynamodb_endpoint, function_workers=2,
-                   quotas=Quotas(throttling_rate_limit=10_000, throttling_burst_limit=10_000,
-                                 integration_timeout_s=2.0))
-    yield s
-    s.stop()
-
-
-def is_type(kind: str):
-    return lambda frame: frame.get("type") == kind
+worker_stack = stack_fixture(function_workers=2, quotas=Quotas(throttling_rate_limit=10_000,
+                                                               throttling_burst_limit=10_000, integration_timeout_s=2.0))
 
 
 def test_the_functions_run_in_another_process(worker_stack):
-    pids = worker_stack.stack._runtime.worker_pids()
+    pids = worker_stack.runtime.worker_pids()
     assert len(pids) == 2 and os.getpid() not in pids
 
 
 async def test_room_chat_and_history_work_with_functions_in_a_worker_process(worker_stack):
-    alice, _ = await open_client(worker_stack, "u_wp_alice")
-    bob, _ = await open_client(worker_stack, "u_wp_bob")
-    async with alice, bob:
-        for ws in (alice, bob):
-            await ws.send(json.dumps({"action": "joinRoom", "roomId": "wp-room"}))
-            await recv_until(ws, is_type("joined"), WAIT_S)
-        await alice.send(json.dumps({"action": "sendMessage", "roomId": "wp-room", "text": "from a worker"}))
-        ack = await recv_until(alice, is_type("ack"), WAIT_S)
-        message = await recv_until(bob, is_type("message"), WAIT_S)
-        await bob.send(json.dumps({"action": "getHistory", "roomId": "wp-room"}))
-        history = await recv_until(bob, is_type("history"), WAIT_S)
-    assert ack["delivery"]["delivered"] == 1 and message["messageId"] == ack["messageId"]
-    assert [m["text"] for m in history["messages"]] == ["from a worker"]
+    chat = await room_chat(worker_stack, "wp", "from a worker", WAIT_S)
+    assert chat["ack"]["delivery"]["delivered"] == 1 and chat["message"]["messageId"] == chat["ack"]["messageId"]
+    assert [m["text"] for m in chat["history"]["messages"]] == ["from a worker"]
 
 
 async def test_a_handler_timeout_in_the_worker_gives_the_gateway_error_frame_and_the_socket_stays(worker_stack):

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.conftest import open_client, recv_json, recv_until, ws_url
+from tests.e2e.conftest import invocation_of, open_client, recv_json, recv_until, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -42,8 +42,7 @@ async def test_connect_rejected_by_the_connect_function_uses_its_status(stack):
 async def test_connect_event_has_aws_shape_and_the_authorizer_context(stack):
     ws, connection_id = await open_client(stack, "u_shape")
     await ws.close()
-    inv = await stack.wait_for_invocation(lambda i: i.route == "$connect" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "$connect", connection_id)
     APIGatewayWebSocketConnectEventModel.model_validate(inv.event)
     ctx = inv.event["requestContext"]
     assert ctx["authorizer"]["userId"] == "u_shape" and ctx["authorizer"]["principalId"] == "u_shape"
@@ -69,8 +68,7 @@ async def test_ping_is_routed_by_action_and_its_body_returned_on_a_two_way_route
     async with ws:
         await ws.send(json.dumps({"action": "ping"}))
         assert (await recv_json(ws))["type"] == "pong"
-    inv = await stack.wait_for_invocation(lambda i: i.route == "ping" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "ping", connection_id)
     APIGatewayWebSocketMessageEventModel.model_validate(inv.event)
     ctx = inv.event["requestContext"]
     assert ctx["routeKey"] == "ping" and ctx["messageId"] and ctx["authorizer"]["userId"] == "u_ping"
@@ -92,8 +90,7 @@ async def test_missing_unknown_or_non_json_action_goes_to_default(stack, body):
         await ws.send(body)
         frame = await recv_json(ws)
     assert frame["type"] == "error" and "validActions" in frame
-    inv = await stack.wait_for_invocation(lambda i: i.route == "$default" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "$default", connection_id)
     assert inv.event["requestContext"]["routeKey"] == "$default" and inv.event["body"] == body
 
 
@@ -103,16 +100,14 @@ async def test_binary_frame_closes_with_1003_and_fires_disconnect(stack):
     with pytest.raises(ConnectionClosed):
         await recv_json(ws)
     assert ws.close_code == 1003
-    inv = await stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "$disconnect", connection_id)
     assert inv.event["requestContext"]["disconnectStatusCode"] == 1003
 
 
 async def test_client_close_code_and_reason_reach_disconnect_with_aws_shape(stack):
     ws, connection_id = await open_client(stack, "u_bye")
     await ws.close(code=4000, reason="see you")
-    inv = await stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "$disconnect", connection_id)
     APIGatewayWebSocketDisconnectEventModel.model_validate(inv.event)
     ctx = inv.event["requestContext"]
     assert (ctx["disconnectStatusCode"], ctx["disconnectReason"]) == (4000, "see you")
@@ -125,8 +120,7 @@ async def test_message_of_more_than_128_kb_closes_with_1009(stack):
     with pytest.raises(ConnectionClosed):
         await recv_until(ws, lambda f: False)
     assert ws.close_code == 1009
-    inv = await stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "$disconnect", connection_id)
     assert inv.event["requestContext"]["disconnectStatusCode"] == 1009
 
 

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import open_client, recv_until
+from tests.e2e.conftest import invocation_of, open_client, recv_until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,8 +44,7 @@ async def test_delete_connection_closes_the_socket_and_fires_disconnect(stack):
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
     with pytest.raises(ConnectionClosed):
         await recv_until(ws, lambda f: False)
-    inv = await stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                          i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(stack, "$disconnect", connection_id)
     assert inv.event["requestContext"]["disconnectStatusCode"] == 1000
 
 
@@ -65,8 +64,7 @@ async def test_unknown_connection_id_raises_gone_exception(stack, operation):
 async def test_closed_connection_is_gone_and_boto3_raises_the_modeled_exception(stack):
     ws, connection_id = await open_client(stack, "u_gone")
     await ws.close()
-    await stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                    i.event["requestContext"]["connectionId"] == connection_id)
+    await invocation_of(stack, "$disconnect", connection_id)
     client = management(stack)
     with pytest.raises(client.exceptions.GoneException):
         await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"late")

@@ -9,7 +9,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from emulator import Quotas
-from tests.e2e.conftest import REPO, make_stack, open_client, recv_json
+from manifest import load_manifest
+from tests.e2e.conftest import REPO, invocation_of, make_stack, open_client, recv_json
 
 pytestmark = pytest.mark.e2e
 
@@ -19,10 +20,10 @@ MAX_S = 2.5
 
 @pytest.fixture(scope="module")
 def tight_stack(dynamodb_endpoint, tmp_path_factory):
-    manifest = json.loads((REPO / "manifest.json").read_text())
-    manifest["routes"]["ping"]["routeResponse"] = False  # a one-way route
-    path = tmp_path_factory.mktemp("manifest") / "manifest.json"
-    path.write_text(json.dumps(manifest))
+    document = load_manifest(REPO).document()
+    document["routes"]["ping"]["routeResponse"] = False  # a one-way route
+    path = tmp_path_factory.mktemp("manifest") / "one-way-ping.json"
+    path.write_text(json.dumps(document))
     quotas = Quotas(idle_timeout_s=IDLE_S, max_connection_s=MAX_S,
                     throttling_rate_limit=10_000, throttling_burst_limit=10_000)
     s = make_stack(dynamodb_endpoint, quotas=quotas, manifest_path=path)
@@ -46,8 +47,7 @@ async def test_idle_connection_is_closed_with_1001_and_fires_disconnect(tight_st
     ws, connection_id = await open_client(tight_stack, "u_idle")
     assert await closed(ws, timeout=IDLE_S + 5)
     assert ws.close_code == 1001
-    inv = await tight_stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                                i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(tight_stack, "$disconnect", connection_id)
     assert (inv.event["requestContext"]["disconnectStatusCode"],
             inv.event["requestContext"]["disconnectReason"]) == (1001, "Going away")
 
@@ -61,8 +61,7 @@ async def test_active_connection_is_closed_at_the_max_duration(tight_stack):
         await ws.send("keep-alive")
         assert loop.time() - started < MAX_S + 5, "not closed at the max connection duration"
     assert ws.close_code == 1001 and loop.time() - started >= MAX_S - 0.5
-    inv = await tight_stack.wait_for_invocation(lambda i: i.route == "$disconnect" and
-                                                i.event["requestContext"]["connectionId"] == connection_id)
+    inv = await invocation_of(tight_stack, "$disconnect", connection_id)
     assert inv.event["requestContext"]["disconnectStatusCode"] == 1001
 
 
@@ -70,8 +69,7 @@ async def test_one_way_route_result_is_not_sent_to_the_caller(tight_stack):
     ws, connection_id = await open_client(tight_stack, "u_oneway")
     async with ws:
         await ws.send(json.dumps({"action": "ping"}))
-        inv = await tight_stack.wait_for_invocation(lambda i: i.route == "ping" and
-                                                    i.event["requestContext"]["connectionId"] == connection_id)
+        inv = await invocation_of(tight_stack, "ping", connection_id)
         assert inv.outcome == "ok" and "pong" in inv.result["body"]  # the function did answer ...
         await ws.send("not json")
         frame = await recv_json(ws)

@@ -21,10 +21,9 @@ from emulator import Faults
 from tests.e2e.conftest import open_client
 from tests.e2e.reliability_helpers import (  # noqa: F401 - stack_without_rate_limit is this module's `stack`
     assert_still_works,
-    close_all,
     first_message,
+    fresh_room,
     reply_to,
-    room_of,
     rows_of,
     stack_without_rate_limit,
     stored_by,
@@ -67,11 +66,10 @@ async def collect(ws: Any, count: int, timeout: float = 20.0) -> list[dict[str, 
 @pytest.mark.parametrize("status", [429, 500])
 async def test_transient_post_errors_are_retried_and_every_member_gets_every_message_once_in_order(stack, status):
     # GIVEN 10 % of @connections POSTs failing with a retryable status (set over the admin endpoint)
-    room, clients = await room_of(stack, 5)
-    sender, receivers = clients[0], clients[1:]
-    applied = set_faults_over_http(stack, post_error_rate=0.1, post_error_status=status)
-    assert (applied["post_error_rate"], applied["post_error_status"]) == (0.1, status)
-    try:
+    async with fresh_room(stack, 5) as (room, clients):
+        sender, receivers = clients[0], clients[1:]
+        applied = set_faults_over_http(stack, post_error_rate=0.1, post_error_status=status)
+        assert (applied["post_error_rate"], applied["post_error_status"]) == (0.1, status)
         # WHEN the sender sends 12 messages
         texts = [f"m{i}" for i in range(12)]
         for i, text in enumerate(texts):
@@ -81,16 +79,12 @@ async def test_transient_post_errors_are_retried_and_every_member_gets_every_mes
         # THEN each receiver has all 12, once each, in send order
         for ws, _, _ in receivers:
             assert [f["text"] for f in await collect(ws, len(texts))] == texts
-    finally:
-        stack.set_faults(Faults())
-        await close_all(clients)
 
 
 async def test_a_410_removes_only_the_gone_recipients_never_the_sender(stack):
-    room, clients = await room_of(stack, 3)
-    (ws_s, sender, sender_cid), *receivers = clients
-    stack.set_faults(post_error_rate=1.0, post_error_status=410)
-    try:
+    async with fresh_room(stack, 3) as (room, clients):
+        (ws_s, sender, sender_cid), *receivers = clients
+        stack.set_faults(post_error_rate=1.0, post_error_status=410)
         ack = await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "x"})
         assert ack["delivery"] == {"delivered": 0, "gone": 2, "failed": 0, "continued": False}
         stack.set_faults(Faults())
@@ -98,17 +92,13 @@ async def test_a_410_removes_only_the_gone_recipients_never_the_sender(stack):
             assert rows_of(stack, user) == []
         assert [r["connectionId"] for r in rows_of(stack, sender)] == [sender_cid]
         await assert_still_works(ws_s)
-    finally:
-        stack.set_faults(Faults())
-        await close_all(clients)
 
 
 @pytest.mark.parametrize("status", [403, 429])
 async def test_persistent_post_errors_are_reported_failed_and_keep_the_registry(stack, status):
-    room, clients = await room_of(stack, 3)
-    (ws_s, _, _), *receivers = clients
-    stack.set_faults(post_error_rate=1.0, post_error_status=status)
-    try:
+    async with fresh_room(stack, 3) as (room, clients):
+        (ws_s, _, _), *receivers = clients
+        stack.set_faults(post_error_rate=1.0, post_error_status=status)
         ack = await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "lost-on-purpose"})
         assert ack["delivery"] == {"delivered": 0, "gone": 0, "failed": 2, "continued": False}
         stack.set_faults(Faults())
@@ -118,35 +108,27 @@ async def test_persistent_post_errors_are_reported_failed_and_keep_the_registry(
         assert (await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "next"}))["type"] == "ack"
         for ws, _, _ in receivers:
             assert (await first_message(ws))["text"] == "next"
-    finally:
-        stack.set_faults(Faults())
-        await close_all(clients)
 
 
 async def test_post_latency_slows_the_ack_but_loses_nothing(stack):
-    room, clients = await room_of(stack, 4)
-    (ws_s, _, _), *receivers = clients
-    stack.set_faults(post_latency_ms=150)
-    try:
+    async with fresh_room(stack, 4) as (room, clients):
+        (ws_s, _, _), *receivers = clients
+        stack.set_faults(post_latency_ms=150)
         started = time.monotonic()
         ack = await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "slow"})
         assert time.monotonic() - started >= 0.15  # the ack waits for the (slow) fan-out
         assert ack["delivery"]["delivered"] == 3
         for ws, _, _ in receivers:
             assert (await first_message(ws))["text"] == "slow"
-    finally:
-        stack.set_faults(Faults())
-        await close_all(clients)
 
 
 # ---- DynamoDB throttling ------------------------------------------------------------------------
 
 async def test_persistent_dynamodb_throttling_answers_throttled_and_writes_nothing(stack):
-    room, clients = await room_of(stack, 2)
-    (ws_s, sender, _), (ws_r, _, _) = clients
-    body = {"action": "sendMessage", "roomId": room, "text": "t", "clientMessageId": "once"}
-    stack.set_faults(dynamodb_throttle_rate=1.0)
-    try:
+    async with fresh_room(stack, 2) as (room, clients):
+        (ws_s, sender, _), (ws_r, _, _) = clients
+        body = {"action": "sendMessage", "roomId": room, "text": "t", "clientMessageId": "once"}
+        stack.set_faults(dynamodb_throttle_rate=1.0)
         frame = await reply_to(ws_s, body)
         assert (frame["type"], frame["code"]) == ("error", "THROTTLED")
         stack.set_faults(Faults())
@@ -157,18 +139,14 @@ async def test_persistent_dynamodb_throttling_answers_throttled_and_writes_nothi
         assert (await first_message(ws_r))["text"] == "t"
         assert (await reply_to(ws_s, body))["duplicate"] is True
         assert [m["text"] for m in stored_by(stack, sender) if "text" in m] == ["t"]
-    finally:
-        stack.set_faults(Faults())
-        await close_all(clients)
 
 
 async def test_intermittent_dynamodb_throttling_is_absorbed_without_loss_or_duplicates(stack):
     # GIVEN 15 % of DynamoDB data-plane calls throttled; a client that resends on THROTTLED
-    room, clients = await room_of(stack, 3)
-    (ws_s, sender, _), *receivers = clients
-    stack.set_faults(dynamodb_throttle_rate=0.15)
-    texts = [f"d{i}" for i in range(10)]
-    try:
+    async with fresh_room(stack, 3) as (room, clients):
+        (ws_s, sender, _), *receivers = clients
+        stack.set_faults(dynamodb_throttle_rate=0.15)
+        texts = [f"d{i}" for i in range(10)]
         for i, text in enumerate(texts):
             await send_until_acked(ws_s, {"action": "sendMessage", "roomId": room, "text": text,
                                           "clientMessageId": f"d{i}"})
@@ -178,19 +156,15 @@ async def test_intermittent_dynamodb_throttling_is_absorbed_without_loss_or_dupl
             assert got == texts
         stored = Counter(m["text"] for m in stored_by(stack, sender) if "text" in m)
         assert stored == Counter(texts)
-    finally:
-        stack.set_faults(Faults())
-        await close_all(clients)
 
 
 # ---- function crashes and duplicate invocations ----------------------------------------------------
 
 async def test_a_crashed_invocation_answers_internal_server_error_and_the_resend_delivers_once(stack):
-    room, clients = await room_of(stack, 2)
-    (ws_s, sender, _), (ws_r, _, _) = clients
-    body = {"action": "sendMessage", "roomId": room, "text": "crash", "clientMessageId": "k1"}
-    stack.set_faults(lambda_error_rate=1.0, lambda_functions=("send_message",))
-    try:
+    async with fresh_room(stack, 2) as (room, clients):
+        (ws_s, sender, _), (ws_r, _, _) = clients
+        body = {"action": "sendMessage", "roomId": room, "text": "crash", "clientMessageId": "k1"}
+        stack.set_faults(lambda_error_rate=1.0, lambda_functions=("send_message",))
         frame = await reply_to(ws_s, body)
         assert frame["message"] == "Internal server error" and "requestId" in frame
         assert stored_by(stack, sender) == []
@@ -198,16 +172,12 @@ async def test_a_crashed_invocation_answers_internal_server_error_and_the_resend
         stack.set_faults(Faults())
         assert (await reply_to(ws_s, body))["duplicate"] is False
         assert (await first_message(ws_r))["text"] == "crash"
-    finally:
-        stack.set_faults(Faults())
-        await close_all(clients)
 
 
 async def test_the_same_event_invoked_again_through_the_lambda_api_is_neither_stored_nor_delivered_twice(stack):
     # GIVEN a message that was sent and delivered
-    room, clients = await room_of(stack, 2)
-    (ws_s, sender, sender_cid), (ws_r, _, _) = clients
-    try:
+    async with fresh_room(stack, 2) as (room, clients):
+        (ws_s, sender, sender_cid), (ws_r, _, _) = clients
         ack = await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "one",
                                     "clientMessageId": "replay"})
         assert (await first_message(ws_r))["text"] == "one"
@@ -224,8 +194,6 @@ async def test_the_same_event_invoked_again_through_the_lambda_api_is_neither_st
         await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "two"})
         assert (await first_message(ws_r))["text"] == "two"
         assert [m["text"] for m in stored_by(stack, sender) if "text" in m] == ["one", "two"]
-    finally:
-        await close_all(clients)
 
 
 # ---- a missed $disconnect, expired rows still present ------------------------------------------------
@@ -242,11 +210,10 @@ def _plant_stale_connection(stack: Any, room: str, connection_id: str, user: str
 
 
 async def test_a_stale_row_from_a_missed_disconnect_gets_410_and_is_removed(stack):
-    room, clients = await room_of(stack, 2)
-    (ws_s, _, _), (ws_r, _, _) = clients
-    ghost = uid("u_ghost")
-    _plant_stale_connection(stack, room, "GhostConnId0=", ghost, expires_in_s=3600)
-    try:
+    async with fresh_room(stack, 2) as (room, clients):
+        (ws_s, _, _), (ws_r, _, _) = clients
+        ghost = uid("u_ghost")
+        _plant_stale_connection(stack, room, "GhostConnId0=", ghost, expires_in_s=3600)
         ack = await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "hi"})
         assert ack["delivery"] == {"delivered": 1, "gone": 1, "failed": 0, "continued": False}
         assert (await first_message(ws_r))["text"] == "hi"
@@ -254,19 +221,14 @@ async def test_a_stale_row_from_a_missed_disconnect_gets_410_and_is_removed(stac
         assert [m for m in table(stack, "ROOM_MEMBERS_TABLE").query(
             KeyConditionExpression="roomId = :r", ExpressionAttributeValues={":r": room})["Items"]
                 if m["connectionId"] == "GhostConnId0="] == []
-    finally:
-        await close_all(clients)
 
 
 async def test_an_expired_row_not_yet_deleted_by_ttl_is_never_posted_to(stack):
-    room, clients = await room_of(stack, 2)
-    (ws_s, _, _), _ = clients
-    _plant_stale_connection(stack, room, "ExpiredConn0=", uid("u_expired"), expires_in_s=-60)
-    try:
+    async with fresh_room(stack, 2) as (room, clients):
+        (ws_s, _, _), _ = clients
+        _plant_stale_connection(stack, room, "ExpiredConn0=", uid("u_expired"), expires_in_s=-60)
         ack = await reply_to(ws_s, {"action": "sendMessage", "roomId": room, "text": "hi"})
         assert ack["delivery"] == {"delivered": 1, "gone": 0, "failed": 0, "continued": False}
-    finally:
-        await close_all(clients)
 
 
 async def test_sending_from_a_connection_whose_row_is_gone_says_not_connected(stack):

@@ -9,7 +9,7 @@ import json
 import boto3
 import pytest
 
-from tests.e2e.conftest import make_stack, recv_until
+from tests.e2e.conftest import recv_until, stack_fixture
 from tests.e2e.reliability_helpers import close_all, first_message, reply_to, room_of
 
 pytestmark = pytest.mark.e2e
@@ -17,12 +17,7 @@ pytestmark = pytest.mark.e2e
 
 # ---- fan-out handed off to the continuation function ---------------------------------------------
 
-@pytest.fixture(scope="module")
-def handoff_stack(dynamodb_endpoint):
-    s = make_stack(dynamodb_endpoint, extra_env={"RATE_LIMIT_PER_MINUTE": "100000",
-                                                 "FANOUT_TIME_MARGIN_MS": "60000"})
-    yield s
-    s.stop()
+handoff_stack = stack_fixture(extra_env={"RATE_LIMIT_PER_MINUTE": "100000", "FANOUT_TIME_MARGIN_MS": "60000"})
 
 
 async def test_a_handed_off_fanout_reaches_everyone_once_even_when_the_continuation_runs_twice(handoff_stack):

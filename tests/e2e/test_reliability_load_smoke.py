@@ -11,16 +11,12 @@ import pytest
 
 from emulator import Faults
 from loadtest import LoadParams, Target, run_load
-from tests.e2e.conftest import make_stack
+from tests.e2e.conftest import stack_fixture
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(dynamodb_endpoint):
-    s = make_stack(dynamodb_endpoint, concurrency=8)  # few handler threads: fewer cold starts, less GIL churn
-    yield s
-    s.stop()
+stack = stack_fixture(concurrency=8)  # few handler threads: fewer cold starts, less GIL churn
 
 
 async def test_small_load_with_reconnects_and_429s_loses_and_duplicates_nothing(stack):

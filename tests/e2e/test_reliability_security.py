@@ -5,6 +5,7 @@ tests/terraform/test_iam_least_privilege.py and tests/unit/test_permissions_cove
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -20,19 +21,15 @@ from websockets.exceptions import InvalidStatus
 from emulator import StackConfig
 from emulator.cli import build_parser
 from emulator.local_api import loopback_only
-from loadtest.stackproc import StackProcess
-from tests.e2e.conftest import REPO, make_stack, open_client
+from harness.stack_process import StackProcess
+from tests.e2e.conftest import open_client, stack_fixture
 from tests.e2e.reliability_helpers import assert_still_works, first_message, reply_to, stored_by, uid
 
 pytestmark = pytest.mark.e2e
 RATE_LIMIT = 3
 
 
-@pytest.fixture(scope="module")
-def stack(dynamodb_endpoint):
-    s = make_stack(dynamodb_endpoint, extra_env={"RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)})
-    yield s
-    s.stop()
+stack = stack_fixture(extra_env={"RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)})
 
 
 # ---- per-connection rate limit, in addition to the stage throttle (tests/e2e/test_throttling.py) -----
@@ -66,9 +63,9 @@ async def test_a_connection_over_its_per_minute_budget_is_rate_limited_and_nothi
 
 async def test_no_log_line_of_the_stack_process_contains_a_token_or_a_message_body(tmp_path: Path):
     # GIVEN the stack as its own process, logging every invocation, handlers at DEBUG
-    proc = StackProcess(REPO, tmp_path / "stack.log", concurrency=8, quiet=False, handler_log_level="DEBUG",
-                        extra_args=("--log-format", "json"))
-    await proc.start()
+    proc = StackProcess(concurrency=8, quotas="stage", dynamodb_proxy="faults", handler_log_level="DEBUG",
+                        log_invocations="json", log_path=tmp_path / "stack.log")
+    await asyncio.to_thread(proc.start)
     secret_text, bad_secret_text = "the-secret-plan-" + uid("t"), "over-the-limit-secret-" + uid("t")
     try:
         from chat.auth import mint_token

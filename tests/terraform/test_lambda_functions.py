@@ -14,6 +14,7 @@ from tests.terraform.conftest import (
     MODULES,
     ROOT,
     TF,
+    TYPED_MANIFEST,
     blocks,
     evaluate_functions,
     expand_resource,
@@ -41,7 +42,7 @@ def write_dummy_zips(work):
 def lambdas() -> dict:
     attributes = ["function_name", "role", "handler", "runtime", "architectures", "memory_size", "timeout",
                   "filename", "source_code_hash", "layers", "reserved_concurrent_executions"]
-    tfvars = {**FUNCTIONS_VARS, "build_dir": "build", "reserved_concurrency": {"fanout": 50}}
+    tfvars = {**FUNCTIONS_VARS, "build_dir": "build", "reserved_concurrency": {TYPED_MANIFEST.fanout_worker: 50}}
     return expand_resource(FUNCTIONS, "aws_lambda_function", "this", attributes,
                            ["variables.tf", "policies.tf", "environment.tf"], tfvars, FAKES,
                            setup=write_dummy_zips, extra_locals=FUNCTIONS_LOCALS)

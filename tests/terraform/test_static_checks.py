@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import shutil
 import sys
 
 import pytest
 
+from manifest import load_manifest, manifest_path
 from tests.terraform.conftest import ROOT, TF
 
 _spec = importlib.util.spec_from_file_location("tf_static", ROOT / "tools" / "tf_static.py")
@@ -21,7 +21,7 @@ _spec.loader.exec_module(tf_static)
 @pytest.fixture
 def tf_copy(tmp_path):
     shutil.copytree(TF, tmp_path / "terraform", ignore=shutil.ignore_patterns(".terraform"))
-    shutil.copy(ROOT / "manifest.json", tmp_path / "manifest.json")
+    shutil.copy(manifest_path(ROOT), manifest_path(tmp_path))
     return tmp_path / "terraform"
 
 
@@ -60,6 +60,5 @@ def test_docs_iam_table_matches_the_manifest():
     spec = importlib.util.spec_from_file_location("iam_table", ROOT / "tools" / "iam_table.py")
     iam_table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(iam_table)
-    manifest = json.loads((ROOT / "manifest.json").read_text())
     docs = (ROOT / "docs" / "terraform.md").read_text()
-    assert iam_table.docs_table(docs) == iam_table.render(manifest), "run: python tools/iam_table.py --write"
+    assert iam_table.docs_table(docs) == iam_table.render(load_manifest(ROOT)), "run: python tools/iam_table.py --write"

@@ -4,12 +4,11 @@ modules' variables and outputs (what `terraform validate` would check, without a
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.terraform.conftest import MODULES, TF, blocks, evaluate, load_hcl
+from tests.terraform.conftest import MODULE_VARS, MODULES, TF, blocks, evaluate, load_hcl, unquote
 
 CONFIG_DIRS = [TF, *sorted(p for p in MODULES.iterdir() if p.is_dir())]
 ROOT_VARS = {"region": "eu-west-1", "jwt_secret_parameter": "/wschat/dev/jwt-secret"}
@@ -54,30 +53,61 @@ def test_emulator_facing_root_variables_have_the_agreed_names_and_defaults():
     assert (variables["throttling_rate_limit"]["type"], variables["throttling_rate_limit"]["default"]) == ("number", 500)
     assert (variables["throttling_burst_limit"]["type"], variables["throttling_burst_limit"]["default"]) == ("number", 1000)
     assert (variables["stage_name"]["type"], variables["stage_name"]["default"]) == ("string", "dev")
-    for name in ("throttling_rate_limit", "throttling_burst_limit", "stage_name"):
-        assert variables[name].get("validation"), name
 
 
-@pytest.mark.parametrize("overrides", [
+def receivers(root_variable: str) -> list[tuple[str, str]]:
+    """(module, module variable) of every module call that passes ``var.<root_variable>`` through."""
+    return [(Path(call["source"]).name, argument) for call in blocks(TF, "module").values()
+            for argument, value in call.items() if value == f"${{var.{root_variable}}}"]
+
+
+def test_the_root_validates_nothing_itself_and_passes_every_variable_through():
+    # Validation lives in the modules: one place per rule, so root and module cannot drift apart.
+    variables = blocks(TF, "variable")
+    assert [name for name, v in variables.items() if v.get("validation")] == []
+    provider_only = {"region", "tags", "build_dir"}  # provider / locals use them (and pass them on too)
+    assert [name for name in variables if not receivers(name) and name not in provider_only] == []
+
+
+BAD_ROOT_VALUES = [
     {"throttling_rate_limit": 0}, {"throttling_rate_limit": 20000}, {"throttling_burst_limit": 6000},
     {"throttling_burst_limit": 1.5}, {"stage_name": "bad stage"}, {"log_retention_days": 10},
-    {"lambda_architecture": "mips"}, {"name_prefix": "Bad_Prefix"}, {"region": "moon-1"},
-    {"kms_key_arn": "not-an-arn"},
-], ids=lambda o: next(iter(o)))
-def test_root_variable_validation_rejects_out_of_bounds_values(overrides):
-    with pytest.raises(AssertionError):
-        evaluate(TF, ["variables.tf"], {**ROOT_VARS, **overrides}, {"ok": "true"})
+    {"lambda_architecture": "mips"}, {"name_prefix": "Bad_Prefix"}, {"name_prefix": "x" * 41},
+    {"region": "moon-1"}, {"kms_key_arn": "not-an-arn"}, {"jwt_secret_kms_key_arn": "not-an-arn"},
+    {"jwt_secret_parameter": ""}, {"reserved_concurrency": {"ping": -2}}, {"log_level": "LOUD"},
+    {"api_logging_level": "ALL"}, {"lambda_error_threshold": 0}, {"api_error_threshold": 0},
+]
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_root_variables_accept_the_environment_tfvars(env):
-    # GIVEN terraform/envs/<env>.tfvars loaded as Terraform loads it / THEN every validation passes
-    def copy_tfvars(work):
-        shutil.copy(TF / "envs" / f"{env}.tfvars", work / f"{env}.auto.tfvars")
+@pytest.mark.parametrize("bad", BAD_ROOT_VALUES, ids=lambda o: f"{next(iter(o))}={next(iter(o.values()))!s:.12}")
+def test_a_value_out_of_bounds_at_the_root_is_refused_by_the_module_it_reaches(bad):
+    # GIVEN a bad root value / WHEN it reaches the modules the root passes it to
+    (root_variable, value), = bad.items()
+    targets = receivers(root_variable)
+    assert targets, f"var.{root_variable} reaches no module"
+    refused = []
+    for module, argument in targets:
+        try:
+            evaluate(MODULES / module, ["variables.tf"], {**MODULE_VARS[module], argument: value}, {"ok": "true"})
+        except AssertionError as e:
+            refused.append((module, str(e)))
+    # THEN a module refuses it, with its own message
+    assert refused, f"no module validates var.{root_variable} = {value!r}"
 
-    result = evaluate(TF, ["variables.tf"], {}, {"prefix": "var.name_prefix", "stage": "var.stage_name"},
-                      setup=copy_tfvars)
-    assert result == {"prefix": f"wschat-{env}", "stage": env}
+
+@pytest.mark.parametrize("module", sorted(MODULE_VARS))
+def test_every_module_accepts_what_the_root_passes_from_each_environment(module):
+    # GIVEN terraform/envs/<env>.tfvars over the root defaults / WHEN passed through to the module
+    defaults = {name: v["default"] for name, v in blocks(TF, "variable").items() if "default" in v}
+    for env in ("dev", "prod"):
+        values = {**defaults, **{k: unquote(v) for k, v in load_hcl(TF / "envs" / f"{env}.tfvars").items()}}
+        tfvars = dict(MODULE_VARS[module])
+        for root_variable, value in values.items():
+            for target, argument in receivers(root_variable):
+                if target == module and value is not None:
+                    tfvars[argument] = value
+        # THEN every validation of the module passes
+        assert evaluate(MODULES / module, ["variables.tf"], tfvars, {"ok": "true"}) == {"ok": True}
 
 
 def _text_without_comments(directory: Path) -> str:
@@ -119,3 +149,22 @@ def test_module_calls_pass_only_declared_and_all_required_variables(call):
     assert passed <= set(declared), passed - set(declared)
     required = {name for name, v in declared.items() if "default" not in v}
     assert required <= passed, required - passed
+
+
+# A module validates the names it builds from name_prefix by its own resources' rules (DynamoDB table
+# names vs Lambda function and IAM role names): different facts, so different conditions.
+OWN_RULES = {"name_prefix"}
+
+
+def test_a_rule_several_modules_check_is_written_the_same_in_each():
+    # GIVEN every module's validations, by variable name / THEN a value validated twice is validated alike
+    rules: dict[str, dict[str, list]] = {}
+    for module in sorted(p for p in MODULES.iterdir() if p.is_dir()):
+        for name, variable in blocks(module, "variable").items():
+            if variable.get("validation"):
+                rules.setdefault(name, {})[module.name] = variable["validation"]
+    repeated = {name: by_module for name, by_module in rules.items() if len(by_module) > 1}
+    assert {"kms_key_arn", "log_retention_days"} <= repeated.keys()
+    drifted = [name for name, by_module in repeated.items()
+               if name not in OWN_RULES and len({repr(v) for v in by_module.values()}) > 1]
+    assert drifted == []

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.terraform.conftest import (
+    API_VARS,
     EXECUTION_ARN,
     MANIFEST,
     MODULES,
@@ -21,18 +22,6 @@ from tests.terraform.conftest import (
 
 API = MODULES / "websocket_api"
 ROUTES = MANIFEST["routes"]
-API_VARS = {
-    "name_prefix": "wschat-test",
-    "stage_name": "dev",
-    "route_selection_expression": MANIFEST["routeSelectionExpression"],
-    "routes": ROUTES,
-    "authorizer": MANIFEST["authorizer"],
-    "function_names": {name: f"wschat-test-{name}" for name in MANIFEST["functions"]},
-    "invoke_arns": {name: f"invoke:{name}" for name in MANIFEST["functions"]},
-    "function_timeouts": {name: fn["timeout"] for name, fn in MANIFEST["functions"].items()},
-    "throttling_rate_limit": 500,
-    "throttling_burst_limit": 1000,
-}
 FAKES = {
     "aws_apigatewayv2_api.this.id": '"API"',
     "aws_apigatewayv2_api.this.execution_arn": f'"{EXECUTION_ARN}"',

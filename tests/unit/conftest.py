@@ -1,4 +1,4 @@
-"""Unit-test harness: moto-backed tables, a recording @connections client, AWS-shaped events."""
+"""Unit-test harness: moto-backed tables, a recording @connections poster, AWS-shaped events."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chat import clients, models
 from chat.config import Settings
+from chat.signed_post import PostError
+from manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
+MANIFEST = load_manifest(ROOT)
 ENV = {
     "CONNECTIONS_TABLE": "test-connections",
     "ROOM_MEMBERS_TABLE": "test-room-members",
@@ -29,11 +31,11 @@ ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "JWT_SECRET": SECRET,
-    "FANOUT_FUNCTION_NAME": "wschat-test-fanout",
+    "FANOUT_FUNCTION_NAME": f"wschat-test-{MANIFEST.fanout_worker}",
+    "CLIENT_ACTIONS": ",".join(MANIFEST.client_actions),
     "FANOUT_CONCURRENCY": "8",
     "BROADCAST_SHARDS": "4",
 }
-MANIFEST = json.loads((ROOT / "manifest.json").read_text())
 STATUS = {"GoneException": 410, "ForbiddenException": 403, "LimitExceededException": 429,
           "PayloadTooLargeException": 413, "InternalServerErrorException": 500}
 
@@ -63,34 +65,32 @@ def aws(env):
         yield
 
 
-class FakeManagementClient:
-    """Stands in for boto3's apigatewaymanagementapi client (moto's never answers 410).
+class FakePoster:
+    """Stands in for chat.signed_post's poster (moto's @connections never answers 410), at the seam
+    production uses: ``chat.clients.signed_poster``.
 
-    ``fail[connection_id]`` is a list of error codes raised by successive posts to that id, as
-    the real client raises them (botocore ClientError with the service's code and status).
+    ``fail[connection_id]`` lists what successive posts to that id do instead of succeeding: a service
+    error code (raised as the PostError(code, HTTP status) the real poster raises for that answer) or
+    an exception (e.g. ``no_answer()``: a timeout/reset, or a crash).
     """
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, bytes]] = []
         self.attempts: dict[str, int] = {}
-        self.fail: dict[str, list[str]] = {}
-        self.deleted: list[str] = []
+        self.fail: dict[str, list[str | BaseException]] = {}
         self._lock = threading.Lock()
 
-    def post_to_connection(self, ConnectionId: str, Data: bytes) -> dict:  # noqa: N803 (boto3 names)
+    def post(self, connection_id: str, data: bytes) -> None:
         with self._lock:
-            self.attempts[ConnectionId] = self.attempts.get(ConnectionId, 0) + 1
-            queue = self.fail.get(ConnectionId)
-            code = queue.pop(0) if queue else None
-            if code is None:
-                self.posts.append((ConnectionId, Data))
-                return {}
-        raise ClientError({"Error": {"Code": code, "Message": code},
-                           "ResponseMetadata": {"HTTPStatusCode": STATUS.get(code, 500)}}, "PostToConnection")
-
-    def delete_connection(self, ConnectionId: str) -> dict:  # noqa: N803
-        self.deleted.append(ConnectionId)
-        return {}
+            self.attempts[connection_id] = self.attempts.get(connection_id, 0) + 1
+            queue = self.fail.get(connection_id)
+            fault = queue.pop(0) if queue else None
+            if fault is None:
+                self.posts.append((connection_id, data))
+                return
+        if isinstance(fault, str):
+            raise PostError(fault, STATUS.get(fault, 500), fault)
+        raise fault
 
     def frames_to(self, connection_id: str) -> list[dict]:
         return [json.loads(data) for cid, data in self.posts if cid == connection_id]
@@ -99,11 +99,15 @@ class FakeManagementClient:
         return [cid for cid, _ in self.posts]
 
 
+def no_answer(kind: str = "ReadTimeoutError") -> PostError:
+    """What the real poster raises when no answer came (urllib3 timeouts, resets, refused)."""
+    return PostError(kind, None, "no answer")
+
+
 @pytest.fixture
 def management(monkeypatch):
-    fake = FakeManagementClient()
-    monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
-    monkeypatch.setattr("chat.management.signed_poster", lambda *args, **kwargs: None)  # posts via the fake too
+    fake = FakePoster()
+    monkeypatch.setattr("chat.management.signed_poster", lambda *args, **kwargs: fake)
     return fake
 
 
@@ -129,13 +133,14 @@ _handlers: dict[str, Any] = {}
 
 
 def handler(name: str):
-    """functions/<name>/handler.py's lambda_handler, loaded by path (every file is handler.py)."""
+    """The manifest's handler of function ``name``, loaded by path (every file is handler.py)."""
     if name not in _handlers:
+        fn = MANIFEST.functions[name]
         spec = importlib.util.spec_from_file_location(f"functions_{name}_handler",
-                                                      ROOT / "functions" / name / "handler.py")
+                                                      ROOT / "functions" / name / fn.handler_file)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        _handlers[name] = module.lambda_handler
+        _handlers[name] = getattr(module, fn.handler_attribute)
     return _handlers[name]
 
 
@@ -167,8 +172,7 @@ def route_for(text: str) -> str:
         action = json.loads(text).get("action")
     except (ValueError, AttributeError):
         return "$default"
-    return action if isinstance(action, str) and action in MANIFEST["routes"] and not action.startswith("$") \
-        else "$default"
+    return action if isinstance(action, str) and action in MANIFEST.client_actions else "$default"
 
 
 def disconnect_event(connection_id: str, user_id: str) -> dict:
@@ -191,6 +195,6 @@ def connect(connection_id: str, user_id: str, room: str | None = None) -> dict:
 def send(connection_id: str, user_id: str, body: Any, context: FakeContext | None = None) -> dict:
     """Runs the function the manifest routes this body to; returns the parsed reply frame."""
     event = message_event(connection_id, user_id, body)
-    function = MANIFEST["routes"][event["requestContext"]["routeKey"]]["function"]
+    function = MANIFEST.routes[event["requestContext"]["routeKey"]].function
     result = handler(function)(event, context or FakeContext(function))
     return json.loads(result["body"])

@@ -53,16 +53,7 @@ def test_retry_after_a_crash_between_chunks_loses_nobody_and_repeats_nobody(aws,
 def test_retry_after_a_crash_inside_a_chunk_loses_nobody_and_repeats_at_most_that_chunk(
         aws, management, small_chunks, monkeypatch):
     event = continuation_event(30)
-    original = management.post_to_connection
-    state = {"crashed": False}
-
-    def dies_once(ConnectionId, Data):  # noqa: N803
-        if ConnectionId == "c012=" and not state["crashed"]:
-            state["crashed"] = True
-            raise Crash("out of memory")
-        return original(ConnectionId=ConnectionId, Data=Data)
-
-    management.post_to_connection = dies_once
+    management.fail["c012="] = [Crash("out of memory")]
     with pytest.raises(Crash):
         handler("fanout")(event, FakeContext("fanout", 300_000))
     handler("fanout")(event, FakeContext("fanout", 300_000))

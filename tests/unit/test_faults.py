@@ -3,7 +3,7 @@ $disconnect, @connections timeouts, partial fan-out failures, duplicate invocati
 
 DynamoDB faults are injected one layer under PynamoDB (botocore's ``_make_api_call``, after botocore's own
 retries would have given up), so every layer of ours runs as in production. @connections faults come
-from a fake management client that raises exactly what boto3 raises.
+from a fake poster that raises exactly what chat.signed_post raises for each answer (or no answer).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError
 
 from chat import registry
 from chat.models import Connection, Message, MessageDedup, RoomMember
 
-from .conftest import STATUS, FakeContext, connect, handler, message_event, send
+from .conftest import FakeContext, connect, handler, message_event, no_answer, send
 
 THROTTLED = "ProvisionedThroughputExceededException"
 
@@ -132,13 +132,17 @@ def test_throttled_join_writes_neither_the_membership_nor_the_room_list(dynamo_f
 
 # ---- conditional-check failures ---------------------------------------------------------------------
 
-def test_join_race_with_a_disappearing_connection_writes_no_membership(aws, management, monkeypatch):
-    # GIVEN the connection row is read, then deleted (missed $disconnect cleanup) before the join's write
+def join_after_the_connection_vanished(monkeypatch) -> dict:
+    """The connection row is read, then deleted (missed $disconnect clean-up) before the join's write."""
     connect("a=", "alice")
     stale = Connection.get("a=")
     registry.unregister("a=")
     monkeypatch.setattr(registry, "require", lambda connection_id: stale)
-    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+    return send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+
+
+def test_join_race_with_a_disappearing_connection_writes_no_membership(aws, management, monkeypatch):
+    reply = join_after_the_connection_vanished(monkeypatch)
     # THEN an error frame (the condition failed) and no orphaned membership item
     assert reply["type"] == "error"
     assert list(RoomMember.query("lobby")) == [] and list(Connection.scan()) == []
@@ -146,11 +150,7 @@ def test_join_race_with_a_disappearing_connection_writes_no_membership(aws, mana
 
 
 def test_join_race_with_a_disappearing_connection_says_not_connected(aws, management, monkeypatch):
-    connect("a=", "alice")
-    stale = Connection.get("a=")
-    registry.unregister("a=")
-    monkeypatch.setattr(registry, "require", lambda connection_id: stale)
-    reply = send("a=", "alice", {"action": "joinRoom", "roomId": "lobby"})
+    reply = join_after_the_connection_vanished(monkeypatch)
     assert (reply["type"], reply["code"]) == ("error", "NOT_CONNECTED")
 
 
@@ -245,53 +245,25 @@ def test_expired_membership_row_still_present_is_not_posted_to(aws, management):
 
 # ---- @connections: timeouts and partial failures ----------------------------------------------------
 
-class ScriptedManagementClient:
-    """Raises scripted exceptions (ClientError by code, or botocore exceptions) per connection id."""
-
-    def __init__(self) -> None:
-        self.script: dict[str, list[Exception | str]] = {}
-        self.posts: list[str] = []
-        self.attempts: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def post_to_connection(self, ConnectionId: str, Data: bytes) -> dict:  # noqa: N803 (boto3 names)
-        with self._lock:
-            self.attempts[ConnectionId] = self.attempts.get(ConnectionId, 0) + 1
-            queue = self.script.get(ConnectionId)
-            fault = queue.pop(0) if queue else None
-            if fault is None:
-                self.posts.append(ConnectionId)
-                return {}
-        if isinstance(fault, str):
-            raise ClientError({"Error": {"Code": fault, "Message": fault},
-                               "ResponseMetadata": {"HTTPStatusCode": STATUS.get(fault, 500)}}, "PostToConnection")
-        raise fault
-
-
 @pytest.fixture
-def scripted(monkeypatch) -> ScriptedManagementClient:
-    fake = ScriptedManagementClient()
-    monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
-    monkeypatch.setattr("chat.management.signed_poster", lambda *args, **kwargs: None)  # posts via the fake too
+def scripted(management, monkeypatch):
+    """The recording poster, with the fan-out's backoff sleeps skipped."""
     monkeypatch.setattr("chat.fanout.RetryPolicy.backoff", lambda self, attempt: None)
-    return fake
-
-
-URL = "https://abc.execute-api.us-east-1.amazonaws.com/dev/@connections/x"
+    return management
 
 
 def test_read_and_connect_timeouts_are_retried_and_delivered_once(aws, scripted):
     connect("a=", "alice", room="lobby")
     connect("b=", "bob", room="lobby")
-    scripted.script["b="] = [ReadTimeoutError(endpoint_url=URL), ConnectTimeoutError(endpoint_url=URL)]
+    scripted.fail["b="] = [no_answer("ReadTimeoutError"), no_answer("ConnectTimeoutError")]
     ack = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
-    assert ack["delivery"]["delivered"] == 1 and scripted.posts == ["b="] and scripted.attempts["b="] == 3
+    assert ack["delivery"]["delivered"] == 1 and scripted.recipients() == ["b="] and scripted.attempts["b="] == 3
 
 
 def test_persistent_timeouts_fail_the_delivery_but_keep_the_connection(aws, scripted):
     connect("a=", "alice", room="lobby")
     connect("b=", "bob", room="lobby")
-    scripted.script["b="] = [EndpointConnectionError(endpoint_url=URL)] * 10
+    scripted.fail["b="] = [no_answer("NewConnectionError")] * 10
     ack = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
     assert (ack["delivery"]["delivered"], ack["delivery"]["failed"]) == (0, 1)
     assert registry.get("b=") is not None  # a timeout is not a 410
@@ -302,14 +274,14 @@ def test_partial_fanout_failures_are_counted_and_nobody_gets_a_duplicate(aws, sc
     connect("s=", "sender", room="lobby")
     plan = {"gone=": ["GoneException"], "forbidden=": ["ForbiddenException"],
             "throttled=": ["LimitExceededException", "LimitExceededException"],
-            "error500=": ["InternalServerErrorException"], "timeout=": [ReadTimeoutError(endpoint_url=URL)],
+            "error500=": ["InternalServerErrorException"], "timeout=": [no_answer()],
             "ok1=": [], "ok2=": []}
     for i, (cid, script) in enumerate(plan.items()):
         connect(cid, f"u_{i}", room="lobby")
-        scripted.script[cid] = list(script)
+        scripted.fail[cid] = list(script)
     ack = send("s=", "sender", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
     assert ack["delivery"] == {"delivered": 5, "gone": 1, "failed": 1, "continued": False}
-    assert sorted(scripted.posts) == sorted(["throttled=", "error500=", "timeout=", "ok1=", "ok2="])
+    assert sorted(scripted.recipients()) == sorted(["throttled=", "error500=", "timeout=", "ok1=", "ok2="])
     assert scripted.attempts["forbidden="] == 1 and scripted.attempts["gone="] == 1
     assert registry.get("gone=") is None and registry.get("forbidden=") is not None
 
@@ -393,24 +365,22 @@ def test_retry_after_a_crash_between_chunks_delivers_everyone_exactly_once(crowd
     assert len(management.recipients()) == len(crowd)
 
 
-def test_retry_after_a_crash_inside_a_chunk_loses_nobody_and_repeats_at_most_that_chunk(crowd, handed_off,
-                                                                                        monkeypatch):
-    fake, crash_at = ScriptedManagementClient(), 13
+def test_retry_after_a_crash_inside_a_chunk_loses_nobody_and_repeats_at_most_that_chunk(crowd, management,
+                                                                                        handed_off):
+    real_post, crash_at, crashed = management.post, 13, []
 
-    def post(ConnectionId, Data):  # noqa: N803 - boto3 names
-        if len(fake.posts) + 1 == crash_at and not getattr(fake, "crashed", False):
-            fake.crashed = True
+    def post(connection_id, data):
+        if len(management.posts) + 1 == crash_at and not crashed:
+            crashed.append(True)
             raise RuntimeError("simulated crash in the middle of a chunk")
-        return ScriptedManagementClient.post_to_connection(fake, ConnectionId, Data)
+        real_post(connection_id, data)
 
-    fake.post_to_connection = post
-    monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: fake)
-    monkeypatch.setattr("chat.management.signed_poster", lambda *args, **kwargs: None)  # posts via the fake too
+    management.post = post
     event = _continuation_event("job-inside")
     with pytest.raises(RuntimeError):
         handler("fanout")(event, FakeContext("fanout", 300_000))
     handler("fanout")(event, FakeContext("fanout", 300_000))
-    counts = {cid: fake.posts.count(cid) for cid in crowd}
+    counts = {cid: management.recipients().count(cid) for cid in crowd}
     assert min(counts.values()) == 1  # no recipient lost
     # at-least-once inside the interrupted chunk only (chunk = FANOUT_CONCURRENCY * 4 = 8 posts); clients
     # drop these by messageId (documented in docs/reliability.md)
@@ -424,18 +394,17 @@ def test_a_read_timeout_after_the_frame_was_delivered_is_retried_so_nothing_is_l
     connect("a=", "alice", room="lobby")
     connect("b=", "bob", room="lobby")
     delivered_then_timed_out = {"done": False}
-    original = scripted.post_to_connection
+    original = scripted.post
     message_ids = []
 
-    def post(ConnectionId, Data):  # noqa: N803 - boto3 names
-        original(ConnectionId, Data)  # the gateway sends the frame to the socket ...
-        message_ids.append(json.loads(Data)["messageId"])
+    def post(connection_id, data):
+        original(connection_id, data)  # the gateway sends the frame to the socket ...
+        message_ids.append(json.loads(data)["messageId"])
         if not delivered_then_timed_out["done"]:
             delivered_then_timed_out["done"] = True
-            raise ReadTimeoutError(endpoint_url=URL)  # ... but its answer comes after the read timeout
-        return {}
+            raise no_answer("ReadTimeoutError")  # ... but its answer comes after the read timeout
 
-    scripted.post_to_connection = post
+    scripted.post = post
     ack = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
     assert ack["delivery"] == {"delivered": 1, "gone": 0, "failed": 0, "continued": False}
-    assert scripted.posts == ["b=", "b="] and message_ids == [ack["messageId"]] * 2
+    assert scripted.recipients() == ["b=", "b="] and message_ids == [ack["messageId"]] * 2

@@ -9,7 +9,7 @@ import pytest
 from .conftest import MANIFEST, ROOT, SECRET, FakeContext, connect, handler, load_fixture, send
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST["functions"]))
+@pytest.mark.parametrize("name", sorted(MANIFEST.functions))
 def test_importing_a_handler_creates_no_boto3_client(name):
     code = (
         "import sys, importlib.util\n"

@@ -1,55 +1,54 @@
-"""The @connections adapter against a real botocore client (Stubber), not a fake."""
+"""The @connections adapter: what each answer of the service becomes (one post path, chat.signed_post,
+with a fake poster at its seam), and how the management endpoint is built."""
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from chat.config import Settings
 from chat.errors import ConfigurationError, ConnectionGone, DeliveryFailed, PayloadTooLarge, Throttled
 from chat.management import Connections, endpoint_for
 
+from .conftest import no_answer
+
 BASE = {"CONNECTIONS_TABLE": "c", "ROOM_MEMBERS_TABLE": "r", "MESSAGES_TABLE": "m", "AWS_REGION": "eu-west-1"}
 
 
 @pytest.fixture
-def stubbed():
-    client = boto3.client("apigatewaymanagementapi", region_name="eu-west-1",
-                          endpoint_url="https://abcd1234.execute-api.eu-west-1.amazonaws.com/dev")
-    with Stubber(client) as stub:
-        yield Connections("unused", "eu-west-1", client=client), stub
+def connections(management):
+    return Connections("https://abcd1234.execute-api.eu-west-1.amazonaws.com/dev", "eu-west-1")
 
 
-@pytest.mark.parametrize("code, status, error", [
-    ("GoneException", 410, ConnectionGone),
-    ("LimitExceededException", 429, Throttled),
-    ("PayloadTooLargeException", 413, PayloadTooLarge),
-    ("ForbiddenException", 403, DeliveryFailed),
+@pytest.mark.parametrize("code, error", [
+    ("GoneException", ConnectionGone),
+    ("LimitExceededException", Throttled),
+    ("PayloadTooLargeException", PayloadTooLarge),
+    ("ForbiddenException", DeliveryFailed),
 ])
-def test_service_errors_become_typed_errors(stubbed, code, status, error):
-    connections, stub = stubbed
-    stub.add_client_error("post_to_connection", service_error_code=code, http_status_code=status,
-                          expected_params={"ConnectionId": "abc=", "Data": b"x"})
+def test_service_errors_become_typed_errors(connections, management, code, error):
+    management.fail["abc="] = [code]
     with pytest.raises(error):
         connections.post("abc=", b"x")
 
 
-def test_gone_error_names_the_dead_connection(stubbed):
-    connections, stub = stubbed
-    stub.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
+def test_gone_error_names_the_dead_connection(connections, management):
+    management.fail["dead="] = ["GoneException"]
     with pytest.raises(ConnectionGone) as err:
         connections.post("dead=", b"x")
     assert err.value.connection_id == "dead="
 
 
-def test_server_errors_are_retryable_but_forbidden_is_not(stubbed):
-    connections, stub = stubbed
-    stub.add_client_error("post_to_connection", service_error_code="InternalServerError", http_status_code=500)
-    stub.add_client_error("post_to_connection", service_error_code="ForbiddenException", http_status_code=403)
-    with pytest.raises(DeliveryFailed) as first:
-        connections.post("a=", b"x")
-    with pytest.raises(DeliveryFailed) as second:
-        connections.post("a=", b"x")
-    assert (first.value.retryable, second.value.retryable) == (True, False)
+def test_server_errors_and_no_answer_are_retryable_but_forbidden_is_not(connections, management):
+    management.fail["a="] = ["InternalServerErrorException", no_answer(), "ForbiddenException"]
+    outcomes = []
+    for _ in range(3):
+        with pytest.raises(DeliveryFailed) as err:
+            connections.post("a=", b"x")
+        outcomes.append(err.value.retryable)
+    assert outcomes == [True, True, False]
+
+
+def test_a_successful_post_reaches_the_poster_once(connections, management):
+    connections.post("ok=", b'{"type":"message"}')
+    assert management.posts == [("ok=", b'{"type":"message"}')]
 
 
 def test_endpoint_is_built_from_api_id_region_and_stage_not_the_domain():

@@ -33,12 +33,12 @@ def sha(path):
 
 
 def test_building_twice_gives_identical_bytes_even_when_file_times_change(out):
-    first = {name: build.build_function(name)[1] for name in MANIFEST["functions"]}
+    first = {name: build.build_function(name)[1] for name in MANIFEST.functions}
     handler = ROOT / "functions" / "ping" / "handler.py"
     stat = handler.stat()
     os.utime(handler, (stat.st_atime + 1000, stat.st_mtime + 1000))
     try:
-        second = {name: build.build_function(name)[1] for name in MANIFEST["functions"]}
+        second = {name: build.build_function(name)[1] for name in MANIFEST.functions}
     finally:
         os.utime(handler, (stat.st_atime, stat.st_mtime))
     assert first == second
@@ -55,7 +55,7 @@ def test_function_zip_holds_only_the_handler_code_with_fixed_metadata(out):
 
 
 def test_every_function_zip_is_under_50_kb(out):
-    for name in MANIFEST["functions"]:
+    for name in MANIFEST.functions:
         path, _ = build.build_function(name)
         assert path.stat().st_size <= 50 * 1024, name
 

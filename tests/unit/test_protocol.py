@@ -1,22 +1,39 @@
-import json
-from pathlib import Path
+import re
 
 import pytest
 
-from chat.errors import BadRequest, PayloadTooLarge, SenderNotAllowed
+from chat import responses
+from chat.errors import BadRequest, ChatError, PayloadTooLarge, SenderNotAllowed, error_classes
 from chat.protocol import (
-    ACTIONS,
+    ERROR_CODES,
     parse_broadcast,
     parse_history_request,
     parse_room_request,
     parse_send_message,
 )
 
-MANIFEST = json.loads((Path(__file__).resolve().parents[2] / "manifest.json").read_text())
+from .conftest import ROOT
 
 
-def test_protocol_actions_are_exactly_the_manifest_custom_routes():
-    assert set(ACTIONS) == {r for r in MANIFEST["routes"] if not r.startswith("$")}
+def readme_error_table() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| error code | meaning |"):].split("\n\n", 1)[0]
+    return dict(re.findall(r"^\| `([A-Z_]+)` \| (.+?) \|$", table, re.M))
+
+
+def test_readme_error_table_is_exactly_the_client_error_codes_of_the_error_classes():
+    assert readme_error_table() == ERROR_CODES
+
+
+@pytest.mark.parametrize("cls", error_classes(), ids=lambda c: c.__name__)
+def test_every_error_answers_with_the_status_and_code_its_class_defines(cls):
+    # GIVEN one instance of each error class / WHEN a handler translates it into a response
+    err = cls.__new__(cls)
+    ChatError.__init__(err, "boom")
+    response = responses.error(err, action="ping")
+    # THEN the status comes from the class, and a client-facing code has a 4xx/5xx status
+    assert response["statusCode"] == cls.status and 400 <= cls.status <= 599
+    assert f'"code":"{cls.code}"' in response["body"]
 
 
 def test_send_message_to_a_user():

@@ -9,21 +9,30 @@ from chat.models import Connection, RoomMember
 from .conftest import MANIFEST, ROOT, FakeContext, connect, connect_event, handler, message_event, send
 
 
-def test_every_manifest_function_has_a_handler_and_every_route_a_function():
-    for name, spec in MANIFEST["functions"].items():
-        assert (ROOT / "functions" / name / "handler.py").is_file(), name
-        assert spec["handler"] == "handler.lambda_handler"
-    for route, spec in MANIFEST["routes"].items():
-        assert spec["function"] in MANIFEST["functions"], route
+def test_every_manifest_function_has_its_handler_file_and_every_function_folder_is_in_the_manifest():
+    for name, fn in MANIFEST.functions.items():
+        assert (ROOT / "functions" / name / fn.handler_file).is_file(), name
     assert {p.name for p in (ROOT / "functions").iterdir() if p.is_dir() and not p.name.startswith("_")} == set(
-        MANIFEST["functions"])
+        MANIFEST.functions)
 
 
 @pytest.mark.parametrize("body", ["not json", "[]", "{}", '{"action": "dance"}', '{"action": 5}'])
 def test_default_route_names_the_valid_actions(aws, body):
     reply = send("c1=", "u_1", body)
     assert reply["type"] == "error" and reply["code"] in {"BAD_REQUEST", "UNKNOWN_ACTION"}
-    assert reply["validActions"] == ["sendMessage", "broadcast", "joinRoom", "leaveRoom", "getHistory", "ping"]
+    assert reply["validActions"] == list(MANIFEST.client_actions)
+
+
+def test_default_route_without_client_actions_configured_says_which_variable_is_missing(aws, env):
+    # GIVEN a function environment without CLIENT_ACTIONS (Terraform and the emulator always set it)
+    env.delenv("CLIENT_ACTIONS")
+    from chat import clients
+
+    clients.reset()
+    # WHEN an unknown action reaches $default / THEN the reply names the missing variable
+    reply = send("c1=", "u_1", {"action": "dance"})
+    assert (reply["code"], reply["message"]) == ("CONFIGURATION_ERROR",
+                                                 "missing required environment variable: CLIENT_ACTIONS")
 
 
 @pytest.mark.parametrize("body", [

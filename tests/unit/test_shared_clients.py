@@ -62,10 +62,27 @@ def test_every_model_and_transactions_share_one_dynamodb_client(aws, client_coun
     assert models.Connection.get("conn1=").userId == "user1"
 
 
-def test_concurrent_first_calls_build_one_management_client(env, client_count):
-    got = _all_at_once(lambda i: clients.management_client("http://127.0.0.1:9/local", "us-east-1"))
+def test_concurrent_first_calls_build_one_lambda_client(env, client_count):
+    got = _all_at_once(lambda i: clients.lambda_client("us-east-1"))
     assert len({id(c) for c in got}) == 1
-    assert client_count == ["apigatewaymanagementapi"]
+    assert client_count == ["lambda"]
+
+
+def test_concurrent_first_calls_build_one_signed_poster(env):
+    got = _all_at_once(lambda i: clients.signed_poster("http://127.0.0.1:9/local", "us-east-1"))
+    assert len({id(p) for p in got}) == 1
+
+
+def test_reset_also_clears_the_caches_other_modules_registered(env, monkeypatch):
+    # GIVEN settings read once / WHEN the environment changes and clients.reset() runs
+    from chat import config
+
+    before = config.get_settings()
+    monkeypatch.setenv("MAX_TEXT_CHARS", "7")
+    assert config.get_settings() is before
+    clients.reset()
+    # THEN the settings (registered by chat.config, which clients does not import) are read again
+    assert config.get_settings().max_text_chars == 7
 
 
 def test_reset_forgets_cached_clients(env):

@@ -1,5 +1,5 @@
-"""chat.signed_post: the fan-out's PostToConnection sends boto3's request, and its errors become the
-same typed errors (chat.management) as boto3's. Against a local HTTP server that records requests."""
+"""chat.signed_post: the one path every post takes sends boto3's exact request, and each answer of the
+service becomes its typed error (chat.management). Against a local HTTP server that records requests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import boto3
 import pytest
 
 from chat import clients
@@ -63,7 +64,8 @@ def test_the_signed_post_is_the_request_boto3_sends(server, monkeypatch):
     monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: FROZEN.replace(tzinfo=None))
     monkeypatch.setattr("boto3.DEFAULT_SESSION", None)  # read this test's credentials, not an earlier test's
     data = json.dumps({"type": "message", "text": "héllo"}).encode()
-    clients.management_client(server.endpoint, "us-east-1").post_to_connection(ConnectionId=CONNECTION_ID, Data=data)
+    boto3.client("apigatewaymanagementapi", endpoint_url=server.endpoint, region_name="us-east-1").post_to_connection(
+        ConnectionId=CONNECTION_ID, Data=data)
     Connections(server.endpoint, "us-east-1").post(CONNECTION_ID, data)
     theirs, ours = server.requests
     assert (ours["method"], ours["path"], ours["body"]) == (theirs["method"], theirs["path"], theirs["body"])
@@ -80,7 +82,7 @@ def test_the_signed_post_is_the_request_boto3_sends(server, monkeypatch):
     (403, {"x-amzn-ErrorType": "ForbiddenException"}, b'{"message":"Forbidden"}', DeliveryFailed, False),
     (502, {}, b"<html>bad gateway</html>", DeliveryFailed, True),
 ])
-def test_service_errors_become_the_typed_errors_boto3_errors_become(server, status, headers, body, raised, retryable):
+def test_each_service_error_answer_becomes_its_typed_error(server, status, headers, body, raised, retryable):
     server.answer = (status, headers, body)
     with pytest.raises(raised) as err:
         Connections(server.endpoint, "us-east-1").post("abc=", b"x")
@@ -92,18 +94,6 @@ def test_an_unreachable_endpoint_is_a_retryable_failure(env):
     with pytest.raises(DeliveryFailed) as err:
         Connections("http://127.0.0.1:9/dev", "us-east-1").post("abc=", b"x")
     assert err.value.retryable
-
-
-def test_delete_still_goes_through_boto3(server, monkeypatch):
-    calls = []
-
-    class Client:
-        def delete_connection(self, ConnectionId):  # noqa: N803 (boto3 names)
-            calls.append(ConnectionId)
-
-    monkeypatch.setattr("chat.management.management_client", lambda *args, **kwargs: Client())
-    Connections(server.endpoint, "us-east-1").delete("abc=")
-    assert calls == ["abc="] and server.requests == []
 
 
 def test_https_endpoints_are_verified_against_botocores_ca_bundle(env):

@@ -12,6 +12,11 @@ variable "kms_key_arn" {
   description = "Customer managed KMS key ARN for server-side encryption; null uses the AWS managed aws/dynamodb key."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 variable "deletion_protection" {

@@ -8,6 +8,7 @@ locals {
     MESSAGES_TABLE       = var.table_names["messages"]
     MANAGEMENT_ENDPOINT  = var.management_endpoint
     FANOUT_FUNCTION_NAME = local.function_names[var.fanout_function]
+    CLIENT_ACTIONS       = join(",", sort(var.client_actions))
     LOG_LEVEL            = var.log_level
   }
 

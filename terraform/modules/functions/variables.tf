@@ -3,8 +3,8 @@ variable "name_prefix" {
   type        = string
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9-]{1,40}$", var.name_prefix))
-    error_message = "name_prefix: 1-40 letters, digits or '-' (the function name must stay within 64 characters)."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,39}$", var.name_prefix))
+    error_message = "name_prefix: lower-case letter first, then up to 39 lower-case letters, digits or '-' (function and role names must stay within 64 characters)."
   }
 }
 
@@ -53,9 +53,18 @@ variable "functions" {
 }
 
 variable "fanout_function" {
-  description = "Manifest name of the continuation worker; its real name is given to every function as FANOUT_FUNCTION_NAME."
+  description = "manifest.json `fanoutWorker.function`: the continuation worker; its real name is given to every function as FANOUT_FUNCTION_NAME."
   type        = string
-  default     = "fanout"
+}
+
+variable "client_actions" {
+  description = "The actions clients may send (manifest.json custom routes); every function gets them, sorted, as CLIENT_ACTIONS ($default lists them)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.client_actions) > 0 && alltrue([for action in var.client_actions : can(regex("^[^,$][^,]*$", action))])
+    error_message = "client_actions must list at least one action; an action may not start with '$' or contain ','."
+  }
 }
 
 variable "build_dir" {
@@ -99,6 +108,11 @@ variable "reserved_concurrency" {
 variable "region" {
   description = "AWS region of the stack (builds resource ARNs)."
   type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
 }
 
 variable "table_names" {
@@ -135,6 +149,11 @@ variable "log_retention_days" {
   description = "Retention of each function's CloudWatch log group."
   type        = number
   default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
 }
 
 variable "log_level" {
@@ -238,6 +257,11 @@ variable "jwt_secret_kms_key_arn" {
   description = "Customer KMS key that encrypts the JWT secret parameter; null when it uses the AWS managed aws/ssm key."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.jwt_secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.jwt_secret_kms_key_arn))
+    error_message = "jwt_secret_kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 variable "jwt_issuer" {
@@ -256,6 +280,11 @@ variable "kms_key_arn" {
   description = "Customer KMS key of the tables, log groups and environment variables (its key policy must allow CloudWatch Logs); every role that touches a table gets kms:Decrypt and kms:GenerateDataKey on it, via DynamoDB only. null uses AWS managed encryption."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 variable "tags" {

@@ -65,6 +65,11 @@ variable "kms_key_arn" {
   description = "Customer KMS key for the SNS topic (its key policy must let cloudwatch.amazonaws.com use it); null creates a dedicated key."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 variable "period_seconds" {

@@ -90,11 +90,21 @@ variable "invoke_arns" {
 variable "throttling_rate_limit" {
   description = "Stage default route steady-state rate limit (requests per second)."
   type        = number
+
+  validation {
+    condition     = var.throttling_rate_limit > 0 && var.throttling_rate_limit <= 10000
+    error_message = "throttling_rate_limit must be > 0 and <= 10000 (the account-level steady-state quota)."
+  }
 }
 
 variable "throttling_burst_limit" {
   description = "Stage default route burst limit (requests)."
   type        = number
+
+  validation {
+    condition     = var.throttling_burst_limit >= 0 && var.throttling_burst_limit <= 5000 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "throttling_burst_limit must be a whole number between 0 and 5000 (the account-level burst quota)."
+  }
 }
 
 variable "logging_level" {
@@ -112,12 +122,22 @@ variable "log_retention_days" {
   description = "Retention of the access log group."
   type        = number
   default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
 }
 
 variable "kms_key_arn" {
   description = "Customer KMS key for the access log group; null uses CloudWatch Logs' default encryption."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 variable "manage_account_cloudwatch_role" {

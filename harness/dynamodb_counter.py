@@ -1,4 +1,4 @@
-"""A DynamoDB proxy that counts the items each read returned (bench only, not shipped).
+"""A DynamoDB proxy that counts the items each read returned (for the benchmarks; not shipped).
 
 It sits where the emulator's fault proxy would (handlers' AWS_ENDPOINT_URL_DYNAMODB) and reuses
 that proxy's forwarding; it adds per-operation counters: calls, and for Query/Scan the
@@ -29,11 +29,11 @@ class CountingProxy(DynamoDBFaultProxy):
         self.scanned: dict[str, int] = defaultdict(int)
         self.returned: dict[str, int] = defaultdict(int)
 
-    async def _forward(self, request: web.Request) -> web.Response:
+    async def forward(self, request: web.Request) -> web.Response:
         if request.path == STATS_PATH:
             return web.json_response(self.snapshot())
         op = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
-        response = await super()._forward(request)
+        response = await super().forward(request)
         scanned = returned = 0
         if response.status == 200 and isinstance(response.body, bytes | bytearray):
             if op in READS:
