@@ -142,6 +142,8 @@ def expected_environment(stack: Stack, name: str) -> dict[str, str]:
         "MANAGEMENT_ENDPOINT": stack.outputs["management_endpoint"],
         "FANOUT_FUNCTION_NAME": stack.function_name(stack.manifest["fanoutWorker"]["function"]),
         "LOG_LEVEL": stack.var("log_level", "INFO"),
+        # the manifest's custom routes: the actions $default lists
+        "CLIENT_ACTIONS": ",".join(sorted(key for key in stack.manifest["routes"] if not key.startswith("$"))),
     }
     if fn["permissions"].get("jwtSecret"):
         env["TOKEN_SOURCES"] = ",".join(stack.token_sources)

@@ -144,6 +144,7 @@ MODULE_VARS = {
     "monitoring": {"name_prefix": "wschat-test", "function_names": API_VARS["function_names"], "api_id": API_ID,
                    "stage_name": "dev", "table_names": TABLE_NAMES},
     "dynamodb": {"name_prefix": "wschat-test"},
+    "cognito": {"name_prefix": "wschat-test", "region": REGION},
 }
 """Valid inputs of each module (what the root would pass), for evaluating its variables.tf."""
 FUNCTIONS_LOCALS = f'locals {{\n  account_id = "{ACCOUNT}"\n  partition  = "aws"\n  dns_suffix = "amazonaws.com"\n}}\n'

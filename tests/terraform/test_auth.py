@@ -12,41 +12,54 @@ import sys
 
 import pytest
 
-from tests.terraform.conftest import MODULES, ROOT, TF, blocks, evaluate, first, resource
+from tests.terraform.conftest import MODULE_VARS, MODULES, ROOT, TF, blocks, evaluate, first, resource
 
 sys.path.insert(0, str(ROOT / "tools"))
 import tf_toolchain  # noqa: E402
 
 COGNITO = MODULES / "cognito"
 ROOT_VARS = {"region": "eu-west-1"}
+def module_validation(**tfvars):
+    """The functions module's variables with these auth settings (the root validates nothing itself:
+    it passes auth_mode, token_sources, jwt_secret_parameter and the oidc settings, merged with the
+    Cognito module's issuer and client id when that is on, to this module)."""
+    return evaluate(MODULES / "functions", ["variables.tf"], {**MODULE_VARS["functions"], **tfvars},
+                    {"mode": "var.auth_mode"})
 
 
-def root_validation(**tfvars):
-    return evaluate(TF, ["variables.tf"], {**ROOT_VARS, **tfvars}, {"mode": "var.auth_mode"})
+COGNITO_OIDC = {"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool", "audiences": ["client"],
+                "user_claim": "cognito:username", "token_use": ["id"]}
 
 
-# --- root variables ---------------------------------------------------------------------------------
+# --- auth settings, as the module that uses them validates them ---------------------------------------
 @pytest.mark.parametrize("tfvars", [
     {"jwt_secret_parameter": "/wschat/dev/jwt-secret"},
-    {"auth_mode": "oidc", "oidc": {"issuer": "https://tenant.eu.auth0.com/", "audiences": ["abc"]}},
-    {"auth_mode": "oidc", "cognito": {"enabled": True}},
-    {"auth_mode": "oidc", "cognito": {"enabled": True}, "token_sources": ["subprotocol"]},
+    {"auth_mode": "oidc", "jwt_secret_parameter": "", "oidc": {"issuer": "https://tenant.eu.auth0.com/", "audiences": ["abc"]}},
+    {"auth_mode": "oidc", "jwt_secret_parameter": "", "oidc": COGNITO_OIDC},
+    {"auth_mode": "oidc", "jwt_secret_parameter": "", "oidc": COGNITO_OIDC, "token_sources": ["subprotocol"]},
 ], ids=["hs256", "oidc-external", "oidc-cognito", "oidc-cognito-subprotocol-only"])
 def test_consistent_auth_settings_are_accepted(tfvars):
-    assert root_validation(**tfvars)["mode"] == tfvars.get("auth_mode", "hs256")
+    assert module_validation(**tfvars)["mode"] == tfvars.get("auth_mode", "hs256")
 
 
 @pytest.mark.parametrize("tfvars, message", [
-    ({}, "needs jwt_secret_parameter"),
+    ({"jwt_secret_parameter": ""}, "needs jwt_secret_parameter"),
     ({"auth_mode": "oidc"}, "needs oidc.issuer"),
-    ({"auth_mode": "oidc", "oidc": {"issuer": "https://idp.example.com"}}, "needs oidc.audiences"),
-    ({"auth_mode": "oidc", "oidc": {"issuer": "http://idp.example.com", "audiences": ["a"]}}, "must be an https"),
-    ({"jwt_secret_parameter": "/p", "token_sources": []}, "token_sources must list"),
-    ({"jwt_secret_parameter": "/p", "token_sources": ["query", "query"]}, "token_sources must list"),
-], ids=["hs256-no-secret", "oidc-no-issuer", "oidc-no-audience", "oidc-http-issuer", "no-source", "twice"])
+    ({"auth_mode": "oidc", "oidc": {"issuer": "https://idp.example.com"}}, "at least one oidc.audiences"),
+    ({"auth_mode": "oidc", "oidc": {"issuer": "http://idp.example.com", "audiences": ["a"]}}, "needs oidc.issuer \\(https"),
+    ({"auth_mode": "sso"}, "auth_mode must be hs256 or oidc"),
+    ({"token_sources": []}, "token_sources must list"),
+    ({"token_sources": ["query", "query"]}, "token_sources must list"),
+], ids=["hs256-no-secret", "oidc-no-issuer", "oidc-no-audience", "oidc-http-issuer", "unknown-mode", "no-source", "twice"])
 def test_inconsistent_auth_settings_fail_with_a_clear_message(tfvars, message):
     with pytest.raises(AssertionError, match=message):
-        root_validation(**tfvars)
+        module_validation(**tfvars)
+
+
+def test_the_root_passes_the_auth_settings_to_the_module_that_validates_them():
+    call = blocks(TF, "module")["functions"]
+    assert (call["auth_mode"], call["token_sources"], call["oidc"]) == (
+        "${var.auth_mode}", "${var.token_sources}", "${local.oidc}")
 
 
 def test_cognito_is_off_by_default_and_created_once_when_enabled():

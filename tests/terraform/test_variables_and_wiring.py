@@ -65,7 +65,9 @@ def test_the_root_validates_nothing_itself_and_passes_every_variable_through():
     # Validation lives in the modules: one place per rule, so root and module cannot drift apart.
     variables = blocks(TF, "variable")
     assert [name for name, v in variables.items() if v.get("validation")] == []
-    provider_only = {"region", "tags", "build_dir"}  # provider / locals use them (and pass them on too)
+    # provider / locals use these (and pass them on too); oidc is merged with the Cognito module's issuer
+    # and client id into local.oidc, cognito is spread into the Cognito module's arguments
+    provider_only = {"region", "tags", "build_dir", "oidc", "cognito"}
     assert [name for name in variables if not receivers(name) and name not in provider_only] == []
 
 
@@ -152,8 +154,10 @@ def test_module_calls_pass_only_declared_and_all_required_variables(call):
 
 
 # A module validates the names it builds from name_prefix by its own resources' rules (DynamoDB table
-# names vs Lambda function and IAM role names): different facts, so different conditions.
-OWN_RULES = {"name_prefix"}
+# names vs Lambda function and IAM role names): different facts, so different conditions. token_sources:
+# the API module also checks the names against the manifest's authorizer.tokenSources, which the
+# functions module does not receive.
+OWN_RULES = {"name_prefix", "token_sources"}
 
 
 def test_a_rule_several_modules_check_is_written_the_same_in_each():

@@ -199,8 +199,8 @@ variable "token_sources" {
   default     = ["query", "subprotocol"]
 
   validation {
-    condition     = length(var.token_sources) > 0 && alltrue([for source in var.token_sources : contains(["query", "subprotocol"], source)])
-    error_message = "token_sources must list query and/or subprotocol."
+    condition     = length(var.token_sources) > 0 && length(var.token_sources) == length(distinct(var.token_sources)) && alltrue([for source in var.token_sources : contains(["query", "subprotocol"], source)])
+    error_message = "token_sources must list query and/or subprotocol, each once."
   }
 }
 
