@@ -27,6 +27,7 @@ from manifest import Manifest, load_manifest
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("cold", "offline", "emulator", "fanout")
 POST_LATENCY_MS = 20.0
+INTEGRATION_TIMEOUT_MS = 29_000  # API Gateway's, over any route function's own timeout
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any
                          "connect_failure_reasons": dict(fleet.failure_reasons),
                          "after_each_connect_stage": rss_after_connect}
         if "fanout" in sections:
-            results["fanout"] = await fanout_section(stack, fleet, plan, manifest.routes["broadcast"].function)
+            results["fanout"] = await fanout_section(stack, fleet, plan, manifest)
         log("stopping the stack")
 
 
@@ -157,7 +158,8 @@ async def node_echo(stack: StackProcess, *, frame: dict[str, Any], reply_type: s
     return out
 
 
-async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan, broadcast_function: str) -> dict[str, Any]:
+async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan, manifest: Manifest) -> dict[str, Any]:
+    broadcast_function = manifest.routes["broadcast"].function
     await stack.set_faults(post_latency_ms=POST_LATENCY_MS)
     out: dict[str, Any] = {"post_latency_ms": POST_LATENCY_MS, "registry_rows": len(fleet.clients),
                            "seed_timeout_s": stack_sections.LAMBDA_TIMEOUT_S, "runs": []}
@@ -173,9 +175,11 @@ async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan, broadcas
         speed = round(needed / ours["all_received_s"], 1) if ours["all_received_s"] else None
         out["runs"].append({"n": n, "room": room, "ours": ours, "seed": seed, "speedup": speed})
     # Hand-off: the broadcast function starts with little time left (injected latency before the
-    # handler counts against its 29 s timeout), so it must hand the rest to the fan-out worker.
+    # handler counts against its timeout: the manifest's, within the 29 s integration timeout), so it
+    # must hand the rest to the fan-out worker.
     margin = int(stack.info["handler_env"].get("FANOUT_TIME_MARGIN_MS", "3000"))
-    latency = 29_000 - margin - plan.handoff_budget_ms
+    timeout_ms = min(manifest.functions[broadcast_function].timeout * 1000, INTEGRATION_TIMEOUT_MS)
+    latency = timeout_ms - margin - plan.handoff_budget_ms
     await stack.set_faults(lambda_latency_ms=latency, lambda_functions=[broadcast_function])
     sender, audience = fleet.clients[0], fleet.clients[1:]
     log(f"fan-out hand-off N={len(audience)}: {latency} ms injected before the broadcast handler")
