@@ -1,7 +1,7 @@
 // Echo/ack load client for `make bench` section 3a (bench-only; run by bench/echo_node.py).
 // Node's `ws` client: a load generator that costs far less CPU per frame than a Python client,
 // so the figure measures the stack rather than the client sharing its cores.
-// argv[2]: JSON {urls: [...], frame: "...", warmupMsgs, latencyMsgs, pipelinedMsgs, window, replyType, timeoutMs,
+// argv[2]: JSON {urls: [...], frame: "...", warmupMsgs, latencyMsgs, pipelinedMsgs, window, replyType, stallMs,
 // deliveryType, deliveriesPerMessage}
 // (per client: warmupMsgs unrecorded round trips, latencyMsgs recorded ones, then pipelinedMsgs with
 // `window` in flight). With deliveryType (e.g. "message": the clients share a room and each frame is
@@ -22,12 +22,24 @@ function open(url) {
   });
 }
 
+// A stall watchdog, not a deadline: the run fails only when no frame at all arrived for stallMs (a
+// loaded machine makes the run slower, never wrong).
+let watchdog = null;
+function progress() {
+  if (watchdog) clearTimeout(watchdog);
+  watchdog = setTimeout(() => {
+    console.error(`echo client: no frame for ${spec.stallMs} ms (stalled)`);
+    process.exit(3);
+  }, spec.stallMs);
+}
+
 // One listener per socket for the whole run: deliveries are counted, replies go to the phase's handler.
 const deliveries = { pipelined: 0, expected: 0, last: 0, t0: 0, counting: false, onDone: null };
 
 function listen(ws) {
   ws.onReply = null;
   ws.on("message", (data) => {
+    progress();
     if (spec.deliveryType) {
       const frame = JSON.parse(data);
       if (frame.type === spec.deliveryType) {
@@ -93,7 +105,7 @@ function allDelivered() {
 }
 
 async function main() {
-  const timer = setTimeout(() => { console.error("echo client: timed out"); process.exit(3); }, spec.timeoutMs);
+  progress();
   const sockets = await Promise.all(spec.urls.map(open));
   sockets.forEach(listen);
   const rtts = (await Promise.all(sockets.map(closedLoop))).flat();
@@ -105,7 +117,7 @@ async function main() {
   await allDelivered();
   const deliveriesElapsed = (Math.max(deliveries.last, t0) - t0) / 1000;
   await Promise.all(sockets.map((ws) => new Promise((resolve) => { ws.once("close", resolve); ws.close(1000); })));
-  clearTimeout(timer);
+  clearTimeout(watchdog);
   process.stdout.write(JSON.stringify({ rtts_ms: rtts, pipelined: counts.reduce((a, b) => a + b, 0), elapsed_s: elapsed,
                                         deliveries: deliveries.pipelined, deliveries_elapsed_s: deliveriesElapsed }));
 }
