@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 
-from bench import cold, cost, echo_node, report, stack_sections
+from bench import cold, cost, echo_node, profile, report, stack_sections
 from bench.fleet import Fleet
 from emulator.config import DEV_JWT_SECRET
 from emulator.tokens import mint_token
@@ -280,7 +280,29 @@ async def fanout_section(stack: StackProcess, fleet: Fleet, plan: Plan, manifest
         await stack.set_faults(lambda_latency_ms=0, lambda_functions=[], post_latency_ms=0)
     h["injected_latency_ms"] = latency
     out["handoff"] = h
+    out["profile"] = await profile_run(stack, fleet, plan, args_out=stack.log_path)
     return out
+
+
+async def profile_run(stack: StackProcess, fleet: Fleet, plan: Plan, args_out: Path | None) -> dict[str, Any]:
+    """The middle N's fan-out once more, untimed, under py-spy (bench.profile): where the CPU per post goes."""
+    n = plan.sizes[1]
+    members = [c for c in fleet.clients if c.room == "benchB"]
+    raw = (args_out.parent if args_out else REPO / "build" / "bench") / "fanout-profile.raw"
+    log(f"fan-out N={n} again under py-spy (untimed)")
+    await stack.set_faults(post_latency_ms=POST_LATENCY_MS)
+    spy, why = profile.start(stack.proc.pid, raw) if stack.proc else (None, "no stack process")
+    try:
+        if spy is not None:  # proportions: samples taken while py-spy still attaches are simply fewer
+            await stack_sections.ours(stack, fleet, members[0], members[1:], "benchB", timeout=300)
+    finally:
+        await stack.set_faults(post_latency_ms=0)
+        if spy is not None:
+            why = await asyncio.to_thread(profile.stop, spy)
+    if why or not raw.exists():
+        log(f"PROFILE SKIPPED: {why}")
+        return {"n": n, "skipped": why or "no samples written"}
+    return {"n": n, **profile.summarize(raw)}
 
 
 def log(msg: str) -> None:

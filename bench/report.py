@@ -169,6 +169,7 @@ def render(r: dict[str, Any]) -> str:
                                 [[h["recipients"], h["handed_off"], h["ack_delivery"]["delivered"],
                                   h["all_received_s"], h["received_once"], h["missing"], h["duplicates"],
                                   h["items_read_query"]]]))
+        parts += _profile_tables(fan.get("profile"))
     cold = r.get("cold")
     if cold:
         sizes = {Path(a["artifact"]).stem: a["bytes"] for a in r.get("packages", [])}
@@ -224,6 +225,20 @@ def render(r: dict[str, Any]) -> str:
             for g in r.get("goals", [])]
     parts.append(_table("Goals", ["goal", "result", "measured"], rows))
     return "\n".join(parts) + "\n"
+
+
+def _profile_tables(p: dict[str, Any] | None) -> list[str]:
+    if not p:
+        return []
+    if p.get("skipped"):
+        return [f"== 1c. Fan-out profile: skipped ({p['skipped']})\n"]
+    rows = []
+    for kind in ("self", "inclusive"):
+        for side in ("gateway", "worker"):
+            rows += [[kind, side, e["pct"], e["frame"]] for e in p[kind][side]]
+    return [_table(f"1c. Fan-out profile, N={p['n']} once more under py-spy --gil ({p['samples']} samples at "
+                   f"{p['rate_hz']} Hz; gateway {p['share'].get('gateway')}%, workers {p['share'].get('worker')}%; "
+                   "inclusive: our code and the hot-path libraries)", ["kind", "process", "% samples", "function"], rows)]
 
 
 def _ops(calls: dict[str, Any]) -> str:
