@@ -87,10 +87,14 @@ def room_layout(sizes: tuple[int, int, int]) -> list[str | None]:
 
 async def stack_run(args: argparse.Namespace, plan: Plan, results: dict[str, Any], manifest: Manifest) -> None:
     sections = set(args.sections)
+    if "baseline" in sections:  # first: its stack starts on a quiet machine, as this checkout's does
+        try:
+            results["baseline"] = await baseline_section(args, plan, manifest)
+        except (RuntimeError, TimeoutError, OSError) as e:  # the rest of the bench still runs
+            log(f"BASELINE FAILED: {e}")
+            results["baseline"] = {"ref": args.baseline_ref, "skipped": f"{type(e).__name__}: {e}"}
     if sections - {"baseline"}:
         await main_stack(args, plan, results, manifest, sections)
-    if "baseline" in sections:
-        results["baseline"] = await baseline_section(args, plan, manifest)
 
 
 async def main_stack(args: argparse.Namespace, plan: Plan, results: dict[str, Any], manifest: Manifest,
