@@ -30,6 +30,12 @@ SECTIONS = ("cold", "offline", "emulator", "fanout", "cost", "baseline")
 #: main before issue 16 (cost and efficiency): the "before" of section 5's requests and of the sendMessage
 #: rate, run side by side in the same bench run (section ``baseline``: its own stack from this commit).
 BASELINE_REF = "d73d045"
+#: The baseline's rate limit is two conditional UpdateItems (same window, else start a new one): when
+#: several messages of one connection race at a minute's turn, the losers of the second update are
+#: refused as RATE_LIMITED whatever the limit (fixed by issue 16's one-update limit). The baseline runs
+#: with the limit off (RATE_LIMIT_PER_MINUTE=0: one UpdateItem of activity per message), which spares
+#: it that second update: the comparison favours the baseline.
+BASELINE_ENV = {"RATE_LIMIT_PER_MINUTE": "0"}
 SEND_ROOM = "benchSend"
 POST_LATENCY_MS = 20.0
 INTEGRATION_TIMEOUT_MS = 29_000  # API Gateway's, over any route function's own timeout
@@ -211,7 +217,7 @@ async def baseline_section(args: argparse.Namespace, plan: Plan, manifest: Manif
     log(f"baseline: a stack of {args.baseline_ref} ({commit[:12]})")
     with stack_sections.bench_stack(concurrency=args.concurrency, function_workers=args.function_workers,
                                      dynamodb=args.dynamodb, log_path=args.out / "stack-baseline.log",
-                                     repo=src) as stack:
+                                     repo=src, env=BASELINE_ENV) as stack:
         send = await send_rate(stack, plan)
         fleet = Fleet(stack.ws_url)
         await fleet.grow([None] * 120, concurrency=args.connect_concurrency)
