@@ -98,11 +98,6 @@ def _prepare_post(settings) -> None:  # noqa: ANN001 - chat.config.Settings (imp
 
 
 def _prepare_secret(settings) -> None:  # noqa: ANN001
-    if settings.auth_mode == "oidc":
-        from chat import oidc
+    from chat.auth import load_key_material
 
-        oidc.verifier(settings).prefetch(OIDC_INIT_BUDGET_S)
-        return
-    from chat.auth import jwt_secret
-
-    jwt_secret()
+    load_key_material(settings, OIDC_INIT_BUDGET_S)
