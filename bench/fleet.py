@@ -54,6 +54,7 @@ class Fleet:
         self.secret = secret
         self.claims = dict(claims or {})  # extra token claims (iss/aud where the authorizer requires them)
         self.clients: list[Client] = []
+        self._next_index = 0
         self.received: dict[str, int] = defaultdict(int)
         self.duplicates: dict[str, int] = defaultdict(int)
         self.watches: dict[str, Watch] = {}
@@ -61,10 +62,13 @@ class Fleet:
         self.failure_reasons: Counter[str] = Counter()
 
     # --- connecting ----------------------------------------------------------------------------
-    async def grow(self, rooms: list[str | None], concurrency: int = 64, prefix: str = "u") -> list[Client]:
-        """Connect one client per entry of ``rooms`` (None = no room); returns them in order."""
-        start = len(self.clients)
-        new = [Client(self, start + i, f"{prefix}{start + i}", room) for i, room in enumerate(rooms)]
+    async def grow(self, rooms: list[str | None], concurrency: int = 64, prefix: str = "u",
+                   users: list[str] | None = None) -> list[Client]:
+        """Connect one client per entry of ``rooms`` (None = no room); returns them in order. Users are
+        ``<prefix><index>`` (one connection each) unless ``users`` names them (several may repeat)."""
+        start, self._next_index = self._next_index, self._next_index + len(rooms)  # never reused after a close
+        names = users or [f"{prefix}{start + i}" for i in range(len(rooms))]
+        new = [Client(self, start + i, names[i], room) for i, room in enumerate(rooms)]
         gate = asyncio.Semaphore(concurrency)
 
         async def one(c: Client) -> None:

@@ -23,9 +23,9 @@ QUIET_S = 0.5  # after the last expected frame: how long late duplicates may sti
 BENCH_ENV = {"RATE_LIMIT_PER_MINUTE": "1000000"}
 
 
-def bench_stack(**options: Any) -> StackProcess:
+def bench_stack(env: dict[str, str] | None = None, **options: Any) -> StackProcess:
     """The stack process as the benchmarks run it: quotas lifted, DynamoDB behind the counting proxy."""
-    return StackProcess(quotas="lifted", dynamodb_proxy="count", env=dict(BENCH_ENV), **options)
+    return StackProcess(quotas="lifted", dynamodb_proxy="count", env={**BENCH_ENV, **(env or {})}, **options)
 
 
 def ms(seconds: float | None) -> float | None:

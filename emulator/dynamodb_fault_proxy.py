@@ -85,7 +85,10 @@ class DynamoDBFaultProxy:
         if target.rpartition(".")[2] in DATA_PLANE and self.faults.dynamodb_throttled():
             self.throttled += 1
             return web.Response(status=400, body=THROTTLED_BODY, content_type="application/x-amz-json-1.0")
-        body = await request.read()
+        return await self.send(request, await request.read())
+
+    async def send(self, request: web.Request, body: bytes) -> web.Response:
+        """``request`` with ``body`` to DynamoDB; its answer (a subclass may send a changed body)."""
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
         async with self._session.request(request.method, self.upstream + request.rel_url.raw_path_qs,
                                          data=body, headers=headers) as resp:

@@ -9,6 +9,13 @@ Both are loaded by emulator/handlers.py. What an invocation means (timeouts, inj
 failure is reported) is defined once, in :meth:`LambdaRuntime.invoke`, on the gateway's side: a
 timed-out handler cannot be killed in Python, so it finishes in the background and its result is
 dropped, as Lambda drops the result of a timed-out invocation.
+
+An invocation first takes one of the runtime's ``capacity`` slots (one per handler thread), and its
+function timeout starts only then, as Lambda's starts when the handler does: on AWS every concurrent
+invocation gets a sandbox of its own, so a burst larger than the emulator's threads waits here as it
+would wait for new sandboxes, and never times out a handler that has not started. A route's
+integration timeout (29 s) still covers the wait: a message that waits that long gets the gateway's
+timeout answer, as on AWS.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from emulator.faults import FaultInjector
 from emulator.function_worker import HandlerError, WorkerPool, WorkerSpec
 from emulator.handlers import FunctionSet, function_arn, handler_path
 from emulator.ids import new_request_id
-from manifest import Manifest
+from manifest import Function, Manifest
 
 log = logging.getLogger("emulator")
 
@@ -51,12 +58,14 @@ class LambdaRuntime:
     """The interface the gateway and the Lambda API use; a subclass decides where handlers run."""
 
     def __init__(self, manifest: Manifest, functions_dir: Path, *, region: str, account_id: str,
-                 faults: FaultInjector) -> None:
+                 faults: FaultInjector, capacity: int) -> None:
         self.manifest = manifest
         self.functions_dir = functions_dir
         self.region = region
         self.account_id = account_id
         self.faults = faults
+        self.capacity = capacity  # handler threads in all: invocations that can run at once
+        self._slots: asyncio.Semaphore | None = None  # created on the loop of the first invocation
         self._loaded: frozenset[str] = frozenset()
         self._load_errors: dict[str, str] = {}
 
@@ -97,11 +106,33 @@ class LambdaRuntime:
                      request_id: str | None = None) -> Invocation:
         """Run ``name`` with ``event``; never raises for handler failures (see ``outcome``).
 
-        Hot path: one hand-off to the runtime and one timer per invocation (no wait_for task).
+        Hot path: one free slot, one hand-off to the runtime and one timer per invocation (no
+        wait_for task). ``gateway_timeout_s`` bounds the wait for a slot plus the run.
         """
         fn = self.manifest.functions[name]
         inv = Invocation(function=name, event=event, request_id=request_id or new_request_id())
-        timeout = fn.timeout if gateway_timeout_s is None else min(fn.timeout, gateway_timeout_s)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.capacity)
+        slots = self._slots
+        received = time.monotonic()
+        if slots.locked():  # every handler thread is busy: wait as for a new sandbox
+            try:
+                async with asyncio.timeout(gateway_timeout_s):
+                    await slots.acquire()
+            except TimeoutError:
+                return self._timed_out(inv, gateway_timeout_s or 0.0, received)
+        else:
+            await slots.acquire()
+        try:
+            waited = time.monotonic() - received
+            gateway_left = None if gateway_timeout_s is None else gateway_timeout_s - waited
+            return await self._run(fn, inv, event, gateway_left)
+        finally:
+            slots.release()
+
+    async def _run(self, fn: Function, inv: Invocation, event: dict[str, Any], gateway_left: float | None) -> Invocation:
+        name = fn.name
+        timeout = fn.timeout if gateway_left is None else min(fn.timeout, gateway_left)
         started = time.monotonic()
         latency = self.faults.lambda_latency_s(name)
         if latency:
@@ -151,7 +182,8 @@ class ThreadRuntime(LambdaRuntime):
 
     def __init__(self, manifest: Manifest, functions_dir: Path, shared_dir: Path, *, region: str, account_id: str,
                  concurrency: int, faults: FaultInjector) -> None:
-        super().__init__(manifest, functions_dir, region=region, account_id=account_id, faults=faults)
+        super().__init__(manifest, functions_dir, region=region, account_id=account_id, faults=faults,
+                         capacity=concurrency)
         self._functions = FunctionSet(manifest, functions_dir, shared_dir, region=region, account_id=account_id)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lambda")
 
@@ -172,7 +204,8 @@ class WorkerRuntime(LambdaRuntime):
     """Handlers in ``workers`` processes of ``concurrency`` threads each."""
 
     def __init__(self, manifest: Manifest, spec: WorkerSpec, *, workers: int, faults: FaultInjector) -> None:
-        super().__init__(manifest, spec.functions_dir, region=spec.region, account_id=spec.account_id, faults=faults)
+        super().__init__(manifest, spec.functions_dir, region=spec.region, account_id=spec.account_id, faults=faults,
+                         capacity=spec.concurrency * workers)
         self._spec = spec
         self._workers = workers
         self._pool: WorkerPool | None = None

@@ -1,5 +1,6 @@
-"""Invocation recording: every invocation is logged (one line, emulator/invocation_log.py) and, with
-``record_events``, kept (the last RECORD_LIMIT) so tests can wait for one on the stack's loop."""
+"""Invocation recording: every invocation is logged (one line, emulator/invocation_log.py), passed
+to the subscribers (e.g. the benchmarks' per-function counters) and, with ``record_events``, kept (the
+last RECORD_LIMIT) so tests can wait for one on the stack's loop."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ class InvocationRecorder:
         self.logger = logger
         self.invocations: deque[Invocation] = deque(maxlen=limit)
         self._recorded: asyncio.Condition | None = None
+        self._subscribers: list[Callable[[Invocation, str | None], None]] = []
+
+    def subscribe(self, observer: Callable[[Invocation, str | None], None]) -> None:
+        """Calls ``observer(invocation, connection_id)`` after every invocation, on the stack's loop."""
+        self._subscribers.append(observer)
 
     def start(self) -> None:
         """Binds the recorder to the running loop (the stack's)."""
@@ -26,6 +32,8 @@ class InvocationRecorder:
 
     def observe(self, inv: Invocation, connection_id: str | None) -> None:
         self.logger(inv, connection_id)
+        for observer in self._subscribers:
+            observer(inv, connection_id)
         if not self.record:
             return
         self.invocations.append(inv)

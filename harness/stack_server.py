@@ -2,7 +2,8 @@
 (``python -m harness.stack_server``; :class:`harness.stack_process.StackProcess` starts it).
 
 Starts the embedded DynamoDB, optionally a proxy in front of it (``--dynamodb-proxy count``: the
-counting proxy of :mod:`harness.dynamodb_counter`, what the benchmarks read their item counts from;
+counting proxy of :mod:`harness.dynamodb_counter`, what the benchmarks read their item counts, request
+units and, from :mod:`harness.invocations`, the Lambda invocations and billed durations from;
 ``faults``: the emulator's own throttling proxy; ``none``), and a :class:`emulator.LocalStack` on a
 free loopback port. When it is ready it writes one JSON line (URLs, handler environment, process
 ids) to the file descriptor ``--ready-fd`` (stdout and stderr stay free for the handlers' logs), then
@@ -31,6 +32,7 @@ from emulator.cli import configure_logging
 from emulator.config import REPO_ROOT
 from emulator.dynamodb import EmbeddedDynamoDB
 from harness.dynamodb_counter import STATS_PATH, CountingProxy
+from harness.invocations import InvocationCounter
 from harness.limits import raise_nofile
 
 LIFTED = 1_000_000.0
@@ -82,6 +84,10 @@ async def serve(args: argparse.Namespace) -> int:
         if proxy is not None:
             endpoint = await loop.run_in_executor(None, proxy.start)
         async with LocalStack(stack_config(args, endpoint)) as stack:
+            if proxy is not None:  # the benchmarks' cost figures: Lambda invocations beside DynamoDB's
+                invocations = InvocationCounter()
+                stack.recorder.subscribe(invocations.observe)
+                proxy.add_source("invocations", invocations.snapshot)
             line = ready_line(stack, db, endpoint, endpoint + STATS_PATH if proxy else None)
             os.write(args.ready_fd, (json.dumps(line) + "\n").encode())
             os.close(args.ready_fd)

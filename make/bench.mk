@@ -2,7 +2,7 @@
 # and docs/benchmarks.md). Both bootstrap .venv, the pinned npm tools and the zips first.
 .PHONY: bench bench-quick
 
-bench: venv ## Benchmarks (~5-7 min on 2 cores): table + build/bench/results.json + bench.png
+bench: venv ## Benchmarks (22 min in the last run, 2 heavily shared cores): table + build/bench/results.json + bench.png
 	@tools/install_node_tools.sh >/dev/null
 	@$(PY) tools/build.py >/dev/null
 	@time $(PY) -m bench $(BENCH_ARGS)

@@ -6,6 +6,7 @@ import logging
 from chat import auth
 from chat.config import get_settings
 from chat.errors import IdentityProviderUnavailable, InvalidToken
+from chat.init_phase import prepare
 from chat.logs import get_logger, log_event
 
 log = get_logger("chat.authorizer")
@@ -31,3 +32,6 @@ def lambda_handler(event, context):
         raise
     log_event(log, logging.INFO, "token allowed", user_id=user_id, mode=settings.auth_mode)
     return auth.policy(user_id, "Allow", method_arn, {"userId": user_id})
+
+
+prepare("secret")  # Lambda's init phase builds what the first invocation needs

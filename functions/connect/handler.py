@@ -4,6 +4,7 @@
 from chat import registry
 from chat.errors import BadRequest
 from chat.events import caller_of, offered_subprotocols, query_param
+from chat.init_phase import prepare
 from chat.lambda_kit import route
 from chat.protocol import ROOM_ID, SUBPROTOCOL_HEADER, select_subprotocol
 
@@ -20,3 +21,6 @@ def lambda_handler(event, context):
     if subprotocol is None:
         return {"statusCode": 200}
     return {"statusCode": 200, "headers": {SUBPROTOCOL_HEADER: subprotocol}}
+
+
+prepare("dynamodb")  # Lambda's init phase builds what the first invocation needs

@@ -4,6 +4,7 @@ from chat import responses
 from chat.config import get_settings
 from chat.errors import BadRequest, UnknownAction
 from chat.events import json_body
+from chat.init_phase import prepare
 from chat.lambda_kit import route
 
 
@@ -20,3 +21,6 @@ def lambda_handler(event, context):
     else:
         err = UnknownAction(f"unknown action {str(action)[:64]!r}; valid actions: {', '.join(actions)}")
     return responses.error(err, action="$default", valid_actions=actions)
+
+
+prepare()  # Lambda's init phase builds what the first invocation needs

@@ -4,6 +4,7 @@ import logging
 
 from chat import registry
 from chat.events import caller_of, disconnect_details
+from chat.init_phase import prepare
 from chat.lambda_kit import route
 from chat.logs import get_logger, log_event
 
@@ -18,3 +19,6 @@ def lambda_handler(event, context):
     log_event(log, logging.INFO, "disconnected", disconnectStatusCode=status, disconnectReason=reason,
               removed=removed)
     return {"statusCode": 200}
+
+
+prepare("dynamodb")  # Lambda's init phase builds what the first invocation needs

@@ -6,6 +6,7 @@ Invoked asynchronously; resumes from its checkpoint when Lambda retries it after
 from chat import checkpoints, fanout
 from chat.config import get_settings
 from chat.errors import BadRequest
+from chat.init_phase import prepare
 from chat.lambda_kit import remaining_ms, route
 
 
@@ -27,3 +28,6 @@ def lambda_handler(event, context):
     if not report.continued:
         checkpoints.finish(job.job_id)
     return {"statusCode": 200, "delivery": report.as_frame(), "itemsRead": report.items_read}
+
+
+prepare("dynamodb", "post")  # Lambda's init phase builds what the first invocation needs

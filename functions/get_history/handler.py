@@ -2,6 +2,7 @@
 
 from chat import history, responses
 from chat.events import caller_of, json_body
+from chat.init_phase import prepare
 from chat.lambda_kit import route
 from chat.protocol import parse_history_request
 
@@ -11,3 +12,6 @@ def lambda_handler(event, context):
     caller = caller_of(event)
     page = history.fetch(caller, parse_history_request(json_body(event)))
     return responses.ok(page.as_frame())
+
+
+prepare("dynamodb")  # Lambda's init phase builds what the first invocation needs

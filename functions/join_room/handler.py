@@ -2,6 +2,7 @@
 
 from chat import registry, responses
 from chat.events import caller_of, json_body
+from chat.init_phase import prepare
 from chat.lambda_kit import route
 from chat.protocol import parse_room_request
 
@@ -12,3 +13,6 @@ def lambda_handler(event, context):
     request = parse_room_request(json_body(event))
     added = registry.join(caller, request.room_id)
     return responses.ok({"type": "joined", "roomId": request.room_id, "alreadyMember": not added})
+
+
+prepare("dynamodb")  # Lambda's init phase builds what the first invocation needs

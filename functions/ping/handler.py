@@ -2,6 +2,7 @@
 
 from chat import registry, responses
 from chat.events import caller_of, json_body
+from chat.init_phase import prepare
 from chat.lambda_kit import route
 from chat.protocol import parse_ping
 
@@ -12,3 +13,6 @@ def lambda_handler(event, context):
     parse_ping(json_body(event))
     registry.touch(caller.connection_id)
     return responses.ok({"type": "pong", "serverTime": registry.now_ms()})
+
+
+prepare("dynamodb")  # Lambda's init phase builds what the first invocation needs

@@ -46,6 +46,17 @@ def jwt_secret() -> str:
 on_reset(jwt_secret.cache_clear)
 
 
+def load_key_material(settings: Settings, budget_s: float) -> None:
+    """Lambda's init phase (chat.init_phase): the HS256 secret, or in oidc mode the identity
+    provider's key set (within ``budget_s``), loaded before the first token needs it."""
+    if settings.auth_mode == "oidc":
+        from chat import oidc
+
+        oidc.verifier(settings).prefetch(budget_s)
+        return
+    jwt_secret()
+
+
 def mint_token(user_id: str, secret: str, ttl_seconds: int = 3600, **claims: Any) -> str:
     """A signed token for ``user_id`` (local development, tests, the emulator's demo page)."""
     now = int(time.time())

@@ -11,7 +11,7 @@ never loses it; a retry while the first delivery is still running, or after it f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,7 +26,7 @@ from chat.fanout import DeliveryReport, FanoutJob, RemainingMs, Segment
 from chat.ids import new_ulid
 from chat.logs import get_logger, log_event
 from chat.management import endpoint_for
-from chat.models import Message, MessageDedup, ensure_bound, transaction_connection
+from chat.models import Connection, Message, MessageDedup, ensure_bound, transaction_connection
 from chat.protocol import Broadcast, SendMessage, ack_frame
 
 BROADCAST_CONVERSATION = "broadcast"
@@ -74,55 +74,71 @@ def message_frame(message: Message) -> dict[str, Any]:
     return frame
 
 
+@dataclass
+class Audience:
+    """Who gets a message: Query segments, plus connection ids already read (the first page of a
+    direct message's target, read to check that the user is online) and where that read stopped."""
+
+    segments: list[Segment]
+    pending: list[str] = field(default_factory=list)
+    cursor: registry.Cursor = None  # Query position inside segments[0]
+
+
 def send_message(caller: Caller, request: SendMessage, remaining_ms: RemainingMs | None = None) -> Outcome:
     sender = caller.require_user()
-    registry.consume_send_quota(caller.connection_id)
+    row = registry.consume_send_quota(caller.connection_id)
     if request.room_id is not None:
-        segments, conversation, kind = _room_audience(caller, request.room_id)
+        audience, conversation, kind = _room_audience(row, request.room_id)
     else:
         target = request.target_user_id
         assert target is not None
-        _require_online(target)
-        segments = [Segment("user", target)] + ([Segment("user", sender)] if sender != target else [])
+        audience = _online_audience(target, sender, caller.connection_id)
         conversation, kind = direct_conversation(sender, target), "direct"
     return _store_and_deliver(caller, sender, request.text, request.client_message_id, conversation, kind,
-                              segments, remaining_ms, room_id=request.room_id,
+                              audience, remaining_ms, room_id=request.room_id,
                               recipient_id=request.target_user_id)
 
 
 def broadcast(caller: Caller, request: Broadcast, remaining_ms: RemainingMs | None = None) -> Outcome:
     sender = caller.require_user()
     settings = ensure_bound()
-    registry.consume_send_quota(caller.connection_id)
+    row = registry.consume_send_quota(caller.connection_id)
     if request.room_id is not None:
-        segments, conversation, kind = _room_audience(caller, request.room_id)
+        audience, conversation, kind = _room_audience(row, request.room_id)
     else:
-        segments = [Segment("shard", n) for n in range(settings.broadcast_shards)]
+        audience = Audience([Segment("shard", n) for n in range(settings.broadcast_shards)])
         conversation, kind = BROADCAST_CONVERSATION, "broadcast"
     return _store_and_deliver(caller, sender, request.text, request.client_message_id, conversation, kind,
-                              segments, remaining_ms, room_id=request.room_id, recipient_id=None)
+                              audience, remaining_ms, room_id=request.room_id, recipient_id=None)
 
 
-def _room_audience(caller: Caller, room_id: str) -> tuple[list[Segment], str, str]:
-    """A room's members, once the caller is one of them (NotMember otherwise)."""
-    registry.require_member(room_id, caller.connection_id)
-    return [Segment("room", room_id)], room_conversation(room_id), "room"
+def _room_audience(row: Connection, room_id: str) -> tuple[Audience, str, str]:
+    """A room's members, once the caller is one of them (NotMember otherwise): the caller's row, as
+    the rate-limit update returned it, says which rooms it joined (no read of its own)."""
+    registry.require_joined(row, room_id)
+    return Audience([Segment("room", room_id)]), room_conversation(room_id), "room"
 
 
-def _require_online(user_id: str) -> None:
+def _online_audience(target: str, sender: str, caller_connection: str) -> Audience:
+    """The target's connections (NotFound when none is live), then the sender's other devices. The
+    pages read to find the target online are the fan-out's first: nobody's connections are read twice."""
     settings = ensure_bound()
     cursor = None
     while True:
-        page = registry.user_page(user_id, cursor, settings.fanout_page_size)
-        if page.connection_ids:
-            return
-        if page.cursor is None:
-            raise NotFound(f"user {user_id} has no live connection")
+        page = registry.user_page(target, cursor, settings.fanout_page_size)
+        if page.connection_ids or page.cursor is None:
+            break
         cursor = page.cursor
+    if not page.connection_ids:
+        raise NotFound(f"user {target} has no live connection")
+    rest = [Segment("user", target)] if page.cursor is not None else []
+    if sender != target:
+        rest.append(Segment("user", sender))
+    return Audience(rest, pending=[c for c in page.connection_ids if c != caller_connection], cursor=page.cursor)
 
 
 def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id: str | None,
-                       conversation: str, kind: str, segments: list[Segment],
+                       conversation: str, kind: str, audience: Audience,
                        remaining_ms: RemainingMs | None, *, room_id: str | None,
                        recipient_id: str | None) -> Outcome:
     settings = ensure_bound()
@@ -143,8 +159,9 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
     )
     frame = message_frame(message)
     fanout.encode(frame)  # refuse an oversized frame before anything is written
-    job = FanoutJob(frame=frame, segments=segments, exclude=[caller.connection_id],
-                    endpoint=endpoint_for(settings, caller.api_id, caller.stage))
+    job = FanoutJob(frame=frame, segments=audience.segments, exclude=[caller.connection_id],
+                    endpoint=endpoint_for(settings, caller.api_id, caller.stage),
+                    pending=audience.pending, cursor=audience.cursor)
     if client_message_id is None:
         message.save()
         return Outcome(message.messageId, duplicate=False, delivery=_fan_out(job, settings, remaining_ms))

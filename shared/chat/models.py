@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 
 from pynamodb.attributes import (
+    MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -88,8 +89,9 @@ class Connection(_ChatModel):
     rooms = UnicodeSetAttribute(null=True)
     sourceIp = UnicodeAttribute(null=True)
     userAgent = UnicodeAttribute(null=True)
-    rateWindow = NumberAttribute(null=True)  # epoch minute of the rate-limit window
-    rateCount = NumberAttribute(null=True)
+    # Messages sent per minute, {"w<epoch minute>": count}: the rate limit's fixed windows, counted with
+    # one conditional UpdateItem whatever the window (chat.registry.consume_send_quota).
+    rate = MapAttribute(null=True)
     expiresAt = TTLAttribute()
 
     by_user = ConnectionsByUser()

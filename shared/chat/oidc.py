@@ -93,6 +93,19 @@ class OidcVerifier:
         self.fetches = 0  # HTTP GETs made (discovery + JWKS): observable by tests and logs
 
     # --- verification ----------------------------------------------------------------------
+    def prefetch(self, budget_s: float) -> bool:
+        """Loads the key set ahead of the first token (Lambda's init phase, chat.init_phase); True when
+        it is loaded. A failure does not count against the refresh interval: the first token tries again."""
+        deadline = self._clock() + budget_s
+        with self._lock:
+            if self._keys is not None:
+                return True
+            attempt = self._last_attempt
+            if not self._refresh(deadline, "init phase"):
+                self._last_attempt = attempt
+                return False
+            return True
+
     def verify(self, token: str, budget_s: float) -> str:
         """The token's user id, or InvalidToken (deny) / IdentityProviderUnavailable (fail closed)."""
         if len(token) > MAX_TOKEN_CHARS:

@@ -24,6 +24,8 @@ from chat.models import Connection, RoomMember, ensure_bound, transaction_connec
 
 log = get_logger("chat.registry")
 CONDITION_FAILED = "ConditionalCheckFailedException"
+VALIDATION_FAILED = "ValidationException"
+STALE_RATE_KEYS = 4  # rate-limit minutes long past that a row may carry before they are pruned
 Cursor = dict[str, Any] | None
 
 
@@ -67,6 +69,7 @@ def register(caller: Caller, room_id: str | None = None) -> Connection:
         connectedAt=connected_at,
         lastActiveAt=connected_at,
         rooms={room_id} if room_id else None,
+        rate={},
         sourceIp=caller.source_ip,
         userAgent=(caller.user_agent or "")[:512] or None,
         expiresAt=expires,
@@ -171,15 +174,26 @@ def require_member(room_id: str, connection_id: str) -> None:
         raise NotMember(f"join room {room_id} first (action joinRoom)")
 
 
+def require_joined(connection: Connection, room_id: str) -> None:
+    """NotMember unless ``connection`` (a row just read or updated, strongly consistent) lists the
+    room and is live: the row's room set changes in the same transaction as the membership item
+    (join, leave, register) and both carry the same expiry, so it answers as ``is_member`` would."""
+    if room_id not in (connection.rooms or ()) or not _is_live(connection.expiresAt):
+        raise NotMember(f"join room {room_id} first (action joinRoom)")
+
+
 def _condition_failed(error: TransactWriteError) -> bool:
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons)
 
 
 # ---- per-connection rate limit and activity ----------------------------------------------------
 
-def consume_send_quota(connection_id: str, at_ms: int | None = None) -> None:
-    """Counts one message against the connection's per-minute budget (fixed window, one
-    conditional UpdateItem in the common case); also records lastActiveAt.
+def consume_send_quota(connection_id: str, at_ms: int | None = None) -> Connection:
+    """Counts one message against the connection's per-minute budget and records lastActiveAt, in
+    one conditional UpdateItem whatever the window: the count lives under the minute's own key of the
+    row's ``rate`` map (the two previous minutes' keys are removed in the same update). Returns the
+    connection's row as the update left it (UpdateItem answers with it at no extra cost): its rooms
+    and expiry are what a room message checks membership against, without another read.
 
     Raises RateLimited when the budget is spent, ConnectionNotRegistered when the row is gone.
     """
@@ -187,44 +201,74 @@ def consume_send_quota(connection_id: str, at_ms: int | None = None) -> None:
     limit = settings.rate_limit_per_minute
     at_ms = at_ms or now_ms()
     if not limit:  # RATE_LIMIT_PER_MINUTE=0: no per-connection limit, only the activity record
-        touch(connection_id, at_ms)
-        return
+        return touch(connection_id, at_ms)
     window = at_ms // 60_000
+    count = Connection.rate[_window_key(window)]
+    actions = [count.set((count | 0) + 1), Connection.lastActiveAt.set(at_ms),
+               Connection.rate[_window_key(window - 1)].remove(), Connection.rate[_window_key(window - 2)].remove()]
+    condition = Connection.connectionId.exists() & (count.does_not_exist() | (count < limit))
+    row = Connection(connection_id)
+    for attempt in range(2):
+        try:
+            row.update(actions=actions, condition=condition)
+            break
+        except UpdateError as e:
+            if e.cause_response_code == VALIDATION_FAILED and attempt == 0:  # a row without the map yet
+                _add_rate_map(connection_id)
+                continue
+            if e.cause_response_code != CONDITION_FAILED:
+                raise
+            if get(connection_id) is None:
+                raise ConnectionNotRegistered(
+                    f"connection {connection_id} is not registered (expired or disconnected)") from e
+            raise RateLimited(f"at most {limit} messages per minute per connection; try again in "
+                              f"{60 - (at_ms // 1000) % 60} s") from e
+    _prune_rate(row, window)
+    return row
+
+
+def _window_key(window: int) -> str:
+    return f"w{window}"
+
+
+def _add_rate_map(connection_id: str) -> None:
+    """Gives a row written before the ``rate`` map existed its empty map (then the count can go in)."""
+    try:
+        Connection(connection_id).update(actions=[Connection.rate.set({})],
+                                         condition=Connection.connectionId.exists() & Connection.rate.does_not_exist())
+    except UpdateError as e:
+        if e.cause_response_code != CONDITION_FAILED:  # gone, or another message added it first
+            raise
+
+
+def _prune_rate(row: Connection, window: int) -> None:
+    """Removes counts of minutes long past once a few have piled up (each update removes only the two
+    minutes before its own, so a sender who pauses leaves one key behind per pause): the row stays
+    small, at the price of one more UpdateItem after every STALE_RATE_KEYS pauses."""
+    keep = {_window_key(window - n) for n in range(3)}
+    stale = [key for key in (row.rate.as_dict() if row.rate is not None else {}) if key not in keep]
+    if len(stale) < STALE_RATE_KEYS:
+        return
+    try:
+        Connection(row.connectionId).update(actions=[Connection.rate[key].remove() for key in stale],
+                                            condition=Connection.connectionId.exists())
+    except PynamoDBException:  # the next pause tries again; the limit itself is unaffected
+        log.exception("could not prune rate-limit windows", extra={"fields": {"stale": len(stale)}})
+
+
+def touch(connection_id: str, at_ms: int | None = None) -> Connection:
+    """Records activity (ping); fails with ConnectionNotRegistered if the row is gone. Returns the
+    row as the update left it."""
+    ensure_bound()
     row = Connection(connection_id)
     try:
-        row.update(actions=[Connection.rateCount.add(1), Connection.lastActiveAt.set(at_ms)],
-                   condition=(Connection.rateWindow == window) & (Connection.rateCount < limit))
-        return
-    except UpdateError as e:
-        if e.cause_response_code != CONDITION_FAILED:
-            raise
-    try:
-        row.update(
-            actions=[Connection.rateWindow.set(window), Connection.rateCount.set(1),
-                     Connection.lastActiveAt.set(at_ms)],
-            condition=Connection.connectionId.exists()
-            & (Connection.rateWindow.does_not_exist() | (Connection.rateWindow != window)),
-        )
-        return
-    except UpdateError as e:
-        if e.cause_response_code != CONDITION_FAILED:
-            raise
-    if get(connection_id) is None:
-        raise ConnectionNotRegistered(f"connection {connection_id} is not registered (expired or disconnected)")
-    raise RateLimited(f"at most {limit} messages per minute per connection; try again in "
-                      f"{60 - (at_ms // 1000) % 60} s")
-
-
-def touch(connection_id: str, at_ms: int | None = None) -> None:
-    """Records activity (ping); fails with ConnectionNotRegistered if the row is gone."""
-    ensure_bound()
-    try:
-        Connection(connection_id).update(actions=[Connection.lastActiveAt.set(at_ms or now_ms())],
-                                         condition=Connection.connectionId.exists())
+        row.update(actions=[Connection.lastActiveAt.set(at_ms or now_ms())],
+                   condition=Connection.connectionId.exists())
     except UpdateError as e:
         if e.cause_response_code == CONDITION_FAILED:
             raise ConnectionNotRegistered(f"connection {connection_id} is not registered") from e
         raise
+    return row
 
 
 # ---- audiences (paginated Queries) -------------------------------------------------------------

@@ -100,12 +100,30 @@ def test_throttled_message_transaction_writes_nothing_and_the_retry_delivers_onc
     assert management.recipients() == ["b="] and len(messages()) == 1
 
 
-def test_throttled_membership_read_answers_throttled_and_writes_nothing(dynamo_faults, management):
+def test_room_message_takes_three_requests_and_reads_no_membership_item(dynamo_faults, management):
+    # GIVEN alice and bob in a room, and every GetItem throttled
     connect("a=", "alice", room="lobby")
     connect("b=", "bob", room="lobby")
     dynamo_faults.fail("GetItem", times=10)
+    dynamo_faults.calls.clear()
+    # WHEN alice sends to the room
     reply = send("a=", "alice", {"action": "sendMessage", "roomId": "lobby", "text": "hi"})
-    assert reply["code"] == "THROTTLED" and messages() == [] and management.posts == []
+    # THEN membership came with the rate-limit update: one update, the message, the room's Query
+    assert reply["type"] == "ack" and management.recipients() == ["b="]
+    assert dynamo_faults.calls == ["UpdateItem", "PutItem", "Query"]
+
+
+def test_direct_message_reads_the_targets_connections_once(dynamo_faults, management):
+    # GIVEN bob on two devices and alice on one
+    connect("a=", "alice")
+    connect("b1=", "bob")
+    connect("b2=", "bob")
+    dynamo_faults.calls.clear()
+    # WHEN alice messages bob
+    reply = send("a=", "alice", {"action": "sendMessage", "targetUserId": "bob", "text": "hi"})
+    # THEN the page that found bob online is the one delivered to; alice's own devices are read once
+    assert reply["delivery"]["delivered"] == 2 and sorted(management.recipients()) == ["b1=", "b2="]
+    assert dynamo_faults.calls == ["UpdateItem", "Query", "PutItem", "Query"]
 
 
 def test_throttled_audience_query_after_the_store_does_not_lose_the_message_on_retry(dynamo_faults, management):

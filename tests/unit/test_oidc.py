@@ -387,3 +387,25 @@ def test_oidc_mode_without_cryptography_says_to_attach_the_crypto_layer(idp, mon
     # THEN it refuses to start verifying, naming the fix, instead of denying every token as "unknown kid"
     with pytest.raises(ConfigurationError, match="crypto-layer"):
         OidcVerifier(settings_for(idp.url))
+
+
+# --- the init phase (chat.init_phase) -------------------------------------------------------------
+def test_a_prefetched_key_set_serves_the_first_token_without_a_fetch(idp, clock):
+    # GIVEN the key set loaded in Lambda's init phase
+    verifier = verifier_for(idp, clock)
+    assert verifier.prefetch(BUDGET) is True
+    fetched = list(idp.paths)
+    # WHEN the first token arrives / THEN it is verified with no request to the provider
+    assert verifier.verify(idp.issuer.mint("u_1"), BUDGET) == "u_1"
+    assert idp.paths == fetched
+
+
+def test_a_failed_prefetch_leaves_the_first_token_free_to_fetch(idp, clock):
+    # GIVEN a provider down during the init phase
+    idp.mode = "error"
+    verifier = verifier_for(idp, clock)
+    assert verifier.prefetch(BUDGET) is False
+    # WHEN it is back for the first token, within the refresh interval
+    idp.mode = "up"
+    # THEN that token fetches the key set (the failed prefetch did not use up the interval)
+    assert verifier.verify(idp.issuer.mint("u_1"), BUDGET) == "u_1"

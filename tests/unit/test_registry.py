@@ -92,6 +92,33 @@ def test_rate_limit_allows_the_budget_then_refuses_within_the_minute(aws, env):
     registry.consume_send_quota("c1=", minute + 60_000)  # next window starts afresh
 
 
+def test_rate_limit_keeps_only_recent_windows_on_the_row(aws, env):
+    # GIVEN a connection that sends once, then pauses, again and again
+    env.setenv("RATE_LIMIT_PER_MINUTE", "3")
+    from chat import clients
+
+    clients.reset()
+    connect("c1=", "u_1")
+    minute = 1_700_000_000_000 // 60_000 * 60_000
+    # WHEN it sends after each of several pauses of five minutes
+    for pause in range(registry.STALE_RATE_KEYS + 2):
+        registry.consume_send_quota("c1=", minute + pause * 5 * 60_000)
+    # THEN the row never carries more than a few windows, and the latest counts one message
+    windows = Connection.get("c1=").rate.as_dict()
+    assert len(windows) <= registry.STALE_RATE_KEYS
+    assert windows[f"w{(minute + (registry.STALE_RATE_KEYS + 1) * 5 * 60_000) // 60_000}"] == 1
+
+
+def test_rate_limit_on_a_row_written_before_the_rate_map_adds_it(aws):
+    # GIVEN a connection row without the rate map (registered by an older version)
+    connect("c1=", "u_1")
+    Connection("c1=").update(actions=[Connection.rate.remove()])
+    # WHEN it sends
+    registry.consume_send_quota("c1=")
+    # THEN the message is counted
+    assert sum(Connection.get("c1=").rate.as_dict().values()) == 1
+
+
 def test_rate_limit_on_an_unknown_connection_says_not_registered(aws):
     with pytest.raises(ConnectionNotRegistered):
         registry.consume_send_quota("ghost=")
