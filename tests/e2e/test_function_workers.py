@@ -11,7 +11,15 @@ import pytest
 import websockets
 
 from emulator.config import Quotas
-from tests.e2e.conftest import is_type, open_client, recv_json, recv_until, room_chat, stack_fixture
+from tests.e2e.conftest import (
+    in_frames,
+    is_type,
+    open_client,
+    recv_json,
+    recv_until,
+    room_chat,
+    stack_fixture,
+)
 
 pytestmark = pytest.mark.e2e
 WAIT_S = 30.0  # a fresh worker thread creates its botocore clients (~1 s of CPU each) on first use
@@ -70,7 +78,7 @@ async def test_a_burst_of_large_frames_over_two_workers_gets_every_answer(worker
     stack = worker_stack
     before = len(stack.stack.invocations)  # a bounded deque: compare counts, not slices
     clients = [(await open_client(stack, f"u_wp_burst{i}"))[0] for i in range(4)]
-    body = json.dumps({"action": "nope", "pad": "x" * 100_000})
+    body = in_frames(json.dumps({"action": "nope", "pad": "x" * 100_000}))
     per_client = 50
     try:
         for ws in clients:
