@@ -11,7 +11,7 @@ def handler_placement(config: StackConfig) -> str:
     if not config.function_workers:
         return f"{threads} of this process"
     workers = config.function_workers
-    return f"{workers} worker process{'es' if workers > 1 else ''} x {threads}"
+    return f"a sandbox process per function (up to {workers} each when busy) x {threads}"
 
 
 def client_hint(config: StackConfig, ws_url: str) -> str:

@@ -32,8 +32,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--table-prefix", default=None, help="table name prefix (default <service>-<stage>-)")
     g.add_argument("--concurrency", type=int, default=64, help="handler threads per process (default 64)")
     g.add_argument("--function-workers", type=int, default=1, metavar="N",
-                   help="run the functions in N worker processes, apart from the gateway as on AWS "
-                        "(default 1; 0 runs them in the gateway's own threads)")
+                   help="run each function in sandbox processes of its own (up to N per function while busy), "
+                        "apart from the gateway and each other as on AWS, each with exactly its Terraform "
+                        "environment; a timed-out invocation's sandbox is recycled "
+                        "(default 1; 0 runs them all in the gateway's own threads)")
     g.add_argument("--handler-log-level", default="INFO", help="LOG_LEVEL given to the functions")
     g.add_argument("--no-dynamodb-proxy", action="store_true",
                    help="give handlers DynamoDB directly (disables DynamoDB throttling injection)")

@@ -1,4 +1,4 @@
-"""Functions in a worker process (as `make run` starts them): same behaviour as in-process."""
+"""Functions in sandbox processes (as `make run` starts them): same behaviour as in-process."""
 
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ worker_stack = stack_fixture(function_workers=2, quotas=Quotas(throttling_rate_l
                                                                throttling_burst_limit=10_000, integration_timeout_s=2.0))
 
 
-def test_the_functions_run_in_another_process(worker_stack):
-    pids = worker_stack.runtime.worker_pids()
-    assert len(pids) == 2 and os.getpid() not in pids
+def test_each_function_runs_in_a_process_of_its_own_apart_from_the_gateway(worker_stack):
+    runtime = worker_stack.runtime
+    per_function = {name: runtime.worker_pids(name) for name in runtime.manifest.functions}
+    assert all(len(pids) == 1 for pids in per_function.values())  # one each until a function is busy
+    pids = [pid for pids in per_function.values() for pid in pids]
+    assert len(set(pids)) == len(pids) == len(per_function) and os.getpid() not in pids
 
 
 async def test_room_chat_and_history_work_with_functions_in_a_worker_process(worker_stack):
