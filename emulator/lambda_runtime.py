@@ -91,6 +91,12 @@ class LambdaRuntime:
     def worker_pids(self, function: str | None = None) -> list[int]:
         return []
 
+    async def serving(self, name: str) -> None:
+        """Returns once ``name`` takes invocations without waiting for a sandbox to start (on the
+        gateway's loop): e.g. after a recycle, when its replacement is ready."""
+        if not self._ready(name):
+            await asyncio.shield(self._started(name))
+
     def shutdown(self) -> None:
         """Stops the runtime; what has not started is dropped."""
 

@@ -272,7 +272,10 @@ class LocalStack:
         return {
             "wsUrl": self.ws_url, "managementUrl": self.management_url, "lambdaUrl": self.lambda_url,
             "demoUrl": self.demo_url, "stage": self.stage, "region": self.config.region, "auth": self.auth_info(),
-            "dynamodb": {"backend": self.dynamodb_backend, "endpoint": self.dynamodb_endpoint},
+            "dynamodb": {"backend": self.dynamodb_backend, "endpoint": self.dynamodb_endpoint,
+                         "pid": self._dynamodb.pid if self._dynamodb else None},
+            "sandboxes": {name: self._runtime.worker_pids(name) for name in self._runtime.manifest.functions}
+                         if self._runtime else {},
             "connections": len(self.gateway.connections) if self.gateway else 0,
             "quotas": dict(self.quotas.__dict__),
             "faults": self.faults.to_dict(),

@@ -77,6 +77,13 @@ def sandboxed(dynamodb_endpoint, tmp_path_factory):
     s.stop()
 
 
+def wait_gone(pid: int) -> None:
+    try:
+        psutil.Process(pid).wait(10)
+    except psutil.NoSuchProcess:
+        pass  # already gone
+
+
 async def probe(ws, kind: str, expect: str, timeout: float = 30.0, **fields):
     await ws.send(json.dumps({"action": "ping", "probe": kind, **fields}))
     return await recv_until(ws, is_type(expect), timeout)
@@ -114,7 +121,8 @@ async def test_a_handler_looping_past_its_timeout_times_out_and_posts_nothing_af
         frame = await recv_until(ws, lambda f: "message" in f, 10)
         assert frame["message"] == "Internal server error"
         # AND the process that ran it is gone (nothing left to post), replaced by a new one
-        await asyncio.to_thread(psutil.Process(looping["pid"]).wait, 10)
+        await asyncio.to_thread(wait_gone, looping["pid"])
+        await sandboxed.on_stack_loop(sandboxed.runtime.serving("ping"))
         assert (await probe(ws, "hold", "holding", until=os.devnull))["pid"] != looping["pid"]
         # AND nothing arrives when the handler would have posted "late" (the timeout + 1 s)
         with pytest.raises(TimeoutError):
@@ -136,6 +144,7 @@ async def test_a_killed_sandbox_fails_its_invocation_in_flight_and_is_replaced(s
             and i.outcome == "error", 10)
         assert "Runtime.ExitError" in inv.error
         # AND the next one is served by a new sandbox
+        await sandboxed.on_stack_loop(sandboxed.runtime.serving("ping"))
         assert (await probe(ws, "hold", "holding", until=os.devnull))["pid"] != held["pid"]
         await ws.send(json.dumps({"action": "ping"}))
         assert (await recv_until(ws, is_type("pong"), 30))["type"] == "pong"
