@@ -41,7 +41,10 @@ class LoadParams:
     reconnect_pause_s: tuple[float, float] = (0.2, 2.0)
     post_429_rate: float = 0.01  # injected LimitExceededException on @connections POSTs
     connect_per_second: float = 300.0  # under the account's 500 new connections/s
-    ack_timeout_s: float = 10.0  # a missing ack: reconnect and resend the same clientMessageId
+    # a missing ack: reconnect and resend the same clientMessageId. Longer than API Gateway's 29 s
+    # integration timeout (an ack may legitimately take that long); 10 s made an overloaded stack collapse
+    # under resends and reconnects (make load: 2,240 ack timeouts, 0.4 msg/s acked)
+    ack_timeout_s: float = 30.0
     drain_timeout_s: float = 30.0
     max_attempts: int = 5  # resends of the same clientMessageId on a retryable error
     warmup_clients: int = 64  # these send one message each before the timed phase (warms handler threads);
@@ -188,6 +191,7 @@ class Client(ChatClient):
                 # new epoch), as the protocol documents.
                 self.kicked.clear()  # this drop is handled here: no second reconnect
                 await self.close()
+                await asyncio.sleep(min(5.0, 0.25 * 2 ** attempt) * (0.5 + self.rng.random() / 2))  # backoff
                 continue
             if frame.get("type") == "ack" and frame.get("clientMessageId") not in (None, key):
                 self.run.send_errors["ack for another message"] += 1
