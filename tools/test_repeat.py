@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "build" / "test-repeat")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = p.parse_args(argv)
+    args.out = args.out.resolve()  # pytest runs in the clone: a relative path would land there
     if not 1 <= args.runs <= 50:
         raise SystemExit("--runs must be between 1 and 50")
     commit = git("rev-parse", "HEAD")
