@@ -8,7 +8,8 @@ function in execution environments of its own (the gateway's side is emulator/sa
   threads keep the local stack small). Each carries its own deadline (``context``).
 - A timed-out invocation is stopped: the gateway sends ``("abort", call_id)`` and
   :class:`InvocationTimedOut` is raised in the thread running it (at its next Python instruction, or
-  when a blocking call returns), so it does no further work; the gateway recycles the process.
+  when a blocking call returns), so it does no further work; one still queued for a thread never starts;
+  the gateway recycles the process.
 
 The channel is a Unix socket pair carrying length-prefixed pickles (:mod:`emulator.frames`). A worker's
 threads reply in batches: whichever thread finds the socket free sends every reply that is ready.
@@ -113,10 +114,16 @@ class Running:
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._threads: dict[int, int] = {}
+        self._aborted: set[int] = set()  # timed out before a thread took them (queued behind the others)
 
-    def enter(self, call_id: int) -> None:
+    def enter(self, call_id: int) -> bool:
+        """Marks ``call_id`` running on this thread; False if it was aborted while it waited for one."""
         with self._changed:
+            if call_id in self._aborted:
+                self._aborted.discard(call_id)
+                return False
             self._threads[call_id] = threading.get_ident()
+            return True
 
     def leave(self, call_id: int) -> None:
         with self._changed:
@@ -124,10 +131,12 @@ class Running:
             self._changed.notify_all()
 
     def interrupt(self, call_id: int) -> bool:
-        """Raises InvocationTimedOut in the thread of ``call_id`` while it is still inside the handler."""
+        """Raises InvocationTimedOut in the thread of ``call_id`` while it is still inside the handler; an
+        invocation that has not started yet never starts."""
         with self._changed:
             ident = self._threads.pop(call_id, None)
             if ident is None:
+                self._aborted.add(call_id)
                 return False
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(InvocationTimedOut))
             self._changed.notify_all()
@@ -146,7 +155,8 @@ def run_invocation(functions: Any, running: Running, replies: Any, call_id: int,
                    request_id: str, remaining_s: float) -> None:
     """Runs one invocation on this thread and puts its reply, unless it was interrupted (timed out)."""
     try:
-        running.enter(call_id)
+        if not running.enter(call_id):
+            return  # timed out while queued: it never runs (the gateway has answered it)
         try:
             reply: tuple[Any, ...] = (call_id, True, functions.call(name, event, request_id,
                                                                     time.monotonic() + remaining_s))

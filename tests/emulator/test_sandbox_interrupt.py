@@ -60,9 +60,20 @@ def test_an_aborted_invocation_stops_in_its_handler_and_sends_nothing_while_anot
     assert running.wait_empty(1)
 
 
-def test_aborting_an_invocation_that_already_returned_does_nothing():
+def test_aborting_an_invocation_that_already_returned_changes_nothing():
     functions, running, replies = LoopingFunctions(), Running(), Replies()
     functions.go.set()
     run_invocation(functions, running, replies, 7, "quick", {}, "r7", 5.0)
     assert running.interrupt(7) is False
     assert replies.got == [(7, True, {"statusCode": 200, "body": "quick"})]
+
+
+def test_an_invocation_aborted_while_queued_never_runs():
+    # GIVEN an invocation the gateway timed out before a thread of the sandbox took it
+    functions, running, replies = LoopingFunctions(), Running(), Replies()
+    functions.go.set()
+    assert running.interrupt(9) is False
+    # WHEN a thread takes it
+    run_invocation(functions, running, replies, 9, "loop", {}, "r9", 5.0)
+    # THEN its handler never runs (it would loop forever here) and nothing is replied
+    assert not functions.looping.is_set() and replies.got == []
