@@ -11,7 +11,7 @@ def handler_placement(config: StackConfig) -> str:
     if not config.function_workers:
         return f"{threads} of this process"
     workers = config.function_workers
-    return f"{workers} worker process{'es' if workers > 1 else ''} x {threads}"
+    return f"a sandbox process per function (up to {workers} each when busy) x {threads}"
 
 
 def client_hint(config: StackConfig, ws_url: str) -> str:
@@ -48,7 +48,8 @@ def banner(*, config: StackConfig, quotas: Quotas, stage: str, base_url: str, ws
         f"  DynamoDB:                {dynamodb}",
         f"  Event loop:              {loops.name()}; handlers in {handler_placement(config)}",
         f"  Stage {stage!r}: throttle {q.throttling_rate_limit:g} rps / burst {q.throttling_burst_limit}, "
-        f"idle {q.idle_timeout_s:g} s, max {q.max_connection_s:g} s, message {q.max_message_bytes} B",
+        f"idle {q.idle_timeout_s:g} s, max {q.max_connection_s:g} s, message {q.max_message_bytes} B "
+        f"in frames of up to {q.max_frame_bytes} B",
         "  Ctrl-C stops everything.",
         "",
     ])

@@ -32,8 +32,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--table-prefix", default=None, help="table name prefix (default <service>-<stage>-)")
     g.add_argument("--concurrency", type=int, default=64, help="handler threads per process (default 64)")
     g.add_argument("--function-workers", type=int, default=1, metavar="N",
-                   help="run the functions in N worker processes, apart from the gateway as on AWS "
-                        "(default 1; 0 runs them in the gateway's own threads)")
+                   help="run each function in sandbox processes of its own (up to N per function while busy), "
+                        "apart from the gateway and each other as on AWS, each with exactly its Terraform "
+                        "environment; a timed-out invocation's sandbox is recycled "
+                        "(default 1; 0 runs them all in the gateway's own threads)")
     g.add_argument("--handler-log-level", default="INFO", help="LOG_LEVEL given to the functions")
     g.add_argument("--no-dynamodb-proxy", action="store_true",
                    help="give handlers DynamoDB directly (disables DynamoDB throttling injection)")
@@ -63,6 +65,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--idle-timeout", type=float, default=d.idle_timeout_s, help="seconds (default 600)")
     g.add_argument("--max-connection-duration", type=float, default=d.max_connection_s, help="seconds (default 7200)")
     g.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes, help="default 131072")
+    g.add_argument("--max-frame-bytes", type=int, default=d.max_frame_bytes,
+                   help="largest single frame; a message may span several (default 32768)")
     g.add_argument("--integration-timeout", type=float, default=d.integration_timeout_s, help="seconds (default 29)")
     g.add_argument("--max-url-chars", type=int, default=d.max_url_chars)
     g = p.add_argument_group("fault injection (also at runtime: POST /_local/faults)")
@@ -105,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> StackConfig:
     quotas = Quotas(
-        max_message_bytes=args.max_message_bytes, idle_timeout_s=args.idle_timeout,
+        max_message_bytes=args.max_message_bytes, max_frame_bytes=args.max_frame_bytes, idle_timeout_s=args.idle_timeout,
         max_connection_s=args.max_connection_duration, integration_timeout_s=args.integration_timeout,
         max_url_chars=args.max_url_chars, new_connections_per_second=args.new_connections_per_second,
         throttling_rate_limit=args.throttle_rate, throttling_burst_limit=args.throttle_burst,

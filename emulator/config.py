@@ -22,6 +22,7 @@ class Quotas:
     """API Gateway WebSocket quotas (shared/AWS_FACTS.md). Each is enforced and configurable."""
 
     max_message_bytes: int = 128 * 1024  # larger -> close 1009; @connections -> 413
+    max_frame_bytes: int = 32 * 1024  # one larger frame -> close 1009 (a message may span several frames)
     idle_timeout_s: float = 600.0  # no client message for this long -> close 1001
     max_connection_s: float = 7200.0  # connection age -> close 1001
     integration_timeout_s: float = 29.0  # the gateway stops waiting for a function

@@ -89,6 +89,11 @@ class EmbeddedDynamoDB:
         self.backend = "DynamoDB Local"
         await self._wait_ready()
 
+    @property
+    def pid(self) -> int | None:
+        """DynamoDB Local's JVM process id (None with moto, which runs in this process)."""
+        return self._proc.pid if self._proc is not None else None
+
     def _jar_dir(self) -> Path:
         script = self.repo_root / "tools" / "dynamodb_local.sh"
         out = subprocess.run([str(script), "jar"], check=True, capture_output=True, text=True,  # noqa: S603

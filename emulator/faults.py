@@ -16,6 +16,7 @@ POST_ERROR_CODES = {
     403: "ForbiddenException",
     429: "LimitExceededException",
     500: "InternalServerErrorException",
+    503: "ServiceUnavailableException",
 }
 
 
@@ -23,7 +24,7 @@ POST_ERROR_CODES = {
 class Faults:
     # @connections POST (PostToConnection)
     post_error_rate: float = 0.0  # 0..1: share of posts answered with post_error_status
-    post_error_status: int = 410  # 410 | 403 | 429 | 500
+    post_error_status: int = 410  # 410 | 403 | 429 | 500 | 503
     post_latency_ms: float = 0.0  # added before every post is handled (e.g. 20 for the benchmark)
     # DynamoDB, via the throttling proxy in front of the embedded DynamoDB
     dynamodb_throttle_rate: float = 0.0  # 0..1: share answered ProvisionedThroughputExceededException

@@ -1,32 +1,35 @@
-"""Functions in worker processes (``StackConfig(function_workers=N)``, CLI ``--function-workers N``).
+"""The inside of a function's sandbox: a worker process that runs one function, as Lambda runs each
+function in execution environments of its own (the gateway's side is emulator/sandboxes.py).
 
-As on AWS, where Lambda runs the functions apart from API Gateway, the handlers then share no
-interpreter (and no GIL) with the gateway: the gateway's event loop and the functions use
-different cores. Each worker loads every function once (the same files, the same environment,
-inherited at spawn) and runs invocations on its own threads. An invocation goes to the worker with
-the fewest in flight. Timeouts and injected faults stay on the gateway's side
-(LambdaRuntime.invoke); a result that comes back after its timeout is dropped, as Lambda drops it.
+- Isolation: the process starts with exactly its function's environment (emulator/function_env.py:
+  Terraform's variables for that function, what the Lambda runtime sets, the local endpoints) and
+  nothing of the gateway's; ``os.environ`` is replaced before the function's code is imported.
+- Invocations run on up to ``concurrency`` threads (Lambda would start more environments instead;
+  threads keep the local stack small). Each carries its own deadline (``context``).
+- A timed-out invocation is stopped: the gateway sends ``("abort", call_id)`` and
+  :class:`InvocationTimedOut` is raised in the thread running it (at its next Python instruction, or
+  when a blocking call returns), so it does no further work; one still queued for a thread never starts;
+  the gateway recycles the process.
 
-The channel is a Unix socket pair carrying length-prefixed pickles (:mod:`emulator.frames`). The
-gateway's end lives on its event loop (non-blocking reads and writes, no helper thread, results
-settle their futures directly) and writes every request queued in one loop iteration with one
-send. A worker's threads reply the same way: whichever thread finds the socket free sends every
-reply that is ready. Under load that makes one system call per batch rather than one per message.
+The channel is a Unix socket pair carrying length-prefixed pickles (:mod:`emulator.frames`). A worker's
+threads reply in batches: whichever thread finds the socket free sends every reply that is ready.
+Under load that makes one system call per batch rather than one per message.
 """
 
 from __future__ import annotations
 
-import asyncio
+import ctypes
 import logging
-import multiprocessing
 import os
-import queue
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,8 +39,9 @@ from emulator.handlers import FunctionSet
 from manifest import load_manifest
 
 log = logging.getLogger("emulator")
-STARTUP_TIMEOUT_S = 120.0
 STOP = None  # the request that tells a worker to stop
+ABORT = "abort"  # ("abort", call_id): the gateway timed that invocation out
+STOP_GRACE_S = 2.0  # on STOP, how long in-flight invocations may finish before the process exits
 
 
 class HandlerError(Exception):
@@ -50,14 +54,23 @@ class HandlerError(Exception):
         self.stack = stack
 
 
+class InvocationTimedOut(BaseException):
+    """Raised inside a handler whose invocation timed out (a BaseException: ``except Exception`` in
+    handler code does not swallow it)."""
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
+    """Where the code is, and how a function's sandboxes run (``env`` is per sandbox, see SandboxPool)."""
+
     manifest_path: Path
     functions_dir: Path
     shared_dir: Path
     region: str
     account_id: str
     concurrency: int
+    function: str = ""  # the one function a sandbox runs
+    env: Mapping[str, str] = field(default_factory=dict)  # exactly its environment
 
 
 # --- the worker process ------------------------------------------------------------------------
@@ -95,35 +108,93 @@ class _Replies:
                     return
 
 
-def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker process
+class Running:
+    """The invocations in flight: call id -> the thread running it, so that one can be stopped."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._threads: dict[int, int] = {}
+        self._aborted: set[int] = set()  # timed out before a thread took them (queued behind the others)
+
+    def enter(self, call_id: int) -> bool:
+        """Marks ``call_id`` running on this thread; False if it was aborted while it waited for one."""
+        with self._changed:
+            if call_id in self._aborted:
+                self._aborted.discard(call_id)
+                return False
+            self._threads[call_id] = threading.get_ident()
+            return True
+
+    def leave(self, call_id: int) -> None:
+        with self._changed:
+            self._threads.pop(call_id, None)
+            self._changed.notify_all()
+
+    def interrupt(self, call_id: int) -> bool:
+        """Raises InvocationTimedOut in the thread of ``call_id`` while it is still inside the handler; an
+        invocation that has not started yet never starts."""
+        with self._changed:
+            ident = self._threads.pop(call_id, None)
+            if ident is None:
+                self._aborted.add(call_id)
+                return False
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(InvocationTimedOut))
+            self._changed.notify_all()
+            return True
+
+    def wait_empty(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._threads, timeout)
+
+
+def _checkpoint() -> None:
+    """A Python call: an interruption scheduled just before ``leave`` is raised here at the latest."""
+
+
+def run_invocation(functions: Any, running: Running, replies: Any, call_id: int, name: str, event: Any,
+                   request_id: str, remaining_s: float) -> None:
+    """Runs one invocation on this thread and puts its reply, unless it was interrupted (timed out)."""
+    try:
+        if not running.enter(call_id):
+            return  # timed out while queued: it never runs (the gateway has answered it)
+        try:
+            reply: tuple[Any, ...] = (call_id, True, functions.call(name, event, request_id,
+                                                                    time.monotonic() + remaining_s))
+        except Exception as exc:  # noqa: BLE001 - a crashing handler is the invocation's error
+            reply = (call_id, False, (type(exc).__name__, str(exc), traceback.format_exception(exc)[-6:]))
+        finally:
+            running.leave(call_id)
+        _checkpoint()
+    except InvocationTimedOut:
+        running.leave(call_id)
+        return  # the gateway has answered it already: the handler stopped, nothing more is sent
+    replies.put(reply)
+
+
+def enter_sandbox(env: Mapping[str, str]) -> None:
+    """This process's environment becomes exactly ``env`` (before any function code is imported)."""
+    os.environ.clear()
+    os.environ.update(env)
+    if hasattr(time, "tzset"):
+        time.tzset()
+
+
+def serve_sandbox(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker process
+    enter_sandbox(spec.env)
+    sys.path.insert(0, str(spec.functions_dir / spec.function))  # the task root, first on sys.path as on Lambda
     logging.raiseExceptions = False  # a closed stdout at shutdown must not print tracebacks per log line
     # Ctrl-C reaches the whole process group: the gateway stops this worker (STOP, then terminate).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     functions = FunctionSet(load_manifest(spec.manifest_path), spec.functions_dir, spec.shared_dir,
-                            region=spec.region, account_id=spec.account_id)
+                            region=spec.region, account_id=spec.account_id, only=(spec.function,),
+                            log_stream=spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME"))
     functions.load_all()
     conn.send(("ready", functions.loaded_names(), functions.load_errors()))
-    sock = _take_socket(conn)
+    sock = take_socket(conn)
     replies = _Replies(sock)
-    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    running = Running()
 
-    def handler_thread() -> None:
-        while True:
-            request = inbox.get()
-            if request is STOP:
-                return
-            call_id, name, event, request_id, remaining_s = request
-            try:
-                reply: tuple[Any, ...] = (call_id, True, functions.call(name, event, request_id,
-                                                                        time.monotonic() + remaining_s))
-            except Exception as exc:  # noqa: BLE001 - a crashing handler is the invocation's error
-                reply = (call_id, False, (type(exc).__name__, str(exc), traceback.format_exception(exc)[-6:]))
-            replies.put(reply)
-
-    threads = [threading.Thread(target=handler_thread, name=f"lambda-{i}", daemon=True)
-               for i in range(spec.concurrency)]
-    for thread in threads:
-        thread.start()
+    executor = ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="lambda")
     reader = FrameReader()
     stopping = False
     while not stopping:
@@ -137,188 +208,25 @@ def _serve(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker pr
             if request is STOP:
                 stopping = True
                 break
-            inbox.put(request)
-    # The stack is stopping: what has not started is dropped (its caller is gone), as in thread mode.
-    while True:
-        try:
-            inbox.get_nowait()
-        except queue.Empty:
-            break
-    for _ in threads:
-        inbox.put(STOP)
-    for thread in threads:
-        thread.join()
-    sock.close()
-
-
-# --- the gateway's side --------------------------------------------------------------------------
-
-class _Worker:
-    def __init__(self, index: int, spec: WorkerSpec) -> None:
-        ctx = multiprocessing.get_context("spawn")  # the gateway process has threads and a loop
-        self.conn, child = ctx.Pipe()  # duplex: a Unix socket pair
-        self.process = ctx.Process(target=_serve, args=(child, spec), name=f"lambda-worker-{index}", daemon=True)
-        self.process.start()
-        child.close()
-        self.sock: socket.socket | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.pending: dict[int, asyncio.Future[Any]] = {}
-        self.outbox: list[bytes] = []  # requests of this loop iteration, sent by one flush
-        self.unsent = bytearray()  # what the socket did not take yet
-        self.reader = FrameReader()
-        self.alive = True
-
-    def ready(self) -> tuple[list[str], dict[str, str]]:
-        if not self.conn.poll(STARTUP_TIMEOUT_S):
-            raise TimeoutError("a function worker process did not start in time")
-        _, loaded, errors = self.conn.recv()
-        self.sock = _take_socket(self.conn)
-        return loaded, errors
-
-
-class WorkerPool:
-    def __init__(self, count: int, spec: WorkerSpec) -> None:
-        self._workers = [_Worker(i, spec) for i in range(count)]
-        self._ids = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.loaded: list[str] = []
-        self.errors: dict[str, str] = {}
-        try:
-            for worker in self._workers:
-                self.loaded, self.errors = worker.ready()
-        except BaseException:
-            self.close()
-            raise
-
-    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Binds the sockets to the loop of the first invocation (the gateway's)."""
-        self._loop = loop
-        for worker in self._workers:
-            assert worker.sock is not None
-            worker.sock.setblocking(False)
-            loop.add_reader(worker.sock.fileno(), self._readable, worker)
-
-    def submit(self, loop: asyncio.AbstractEventLoop, name: str, event: Any, request_id: str,
-               remaining_s: float) -> asyncio.Future[Any]:
-        if self._loop is not loop:
-            if self._loop is not None:
-                raise RuntimeError("the function workers serve one event loop")
-            self._attach(loop)
-        future: asyncio.Future[Any] = loop.create_future()
-        worker = min(self._workers, key=_load) if len(self._workers) > 1 else self._workers[0]
-        if not worker.alive:
-            future.set_exception(HandlerError("Runtime.ExitError", "the function worker process exited", []))
-            return future
-        self._ids += 1
-        worker.pending[self._ids] = future
-        if not worker.outbox:
-            loop.call_soon(self._flush, worker)
-        worker.outbox.append(frame((self._ids, name, event, request_id, remaining_s)))
-        return future
-
-    def _flush(self, worker: _Worker) -> None:
-        data, worker.outbox = b"".join(worker.outbox), []
-        if not worker.alive or worker.sock is None:
-            return
-        if worker.unsent:  # the socket is full: the writer callback sends it in order
-            worker.unsent += data
-            return
-        try:
-            sent = worker.sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return  # the reader sees the end of the socket and fails what is pending
-        if sent < len(data):
-            worker.unsent += data[sent:]
-            assert self._loop is not None
-            self._loop.add_writer(worker.sock.fileno(), self._writable, worker)
-
-    def _writable(self, worker: _Worker) -> None:
-        assert worker.sock is not None and self._loop is not None
-        try:
-            sent = worker.sock.send(worker.unsent)
-        except BlockingIOError:
-            return
-        except OSError:
-            sent = len(worker.unsent)
-        del worker.unsent[:sent]
-        if not worker.unsent:
-            self._loop.remove_writer(worker.sock.fileno())
-
-    def _readable(self, worker: _Worker) -> None:
-        assert worker.sock is not None
-        try:
-            replies = worker.reader.receive(worker.sock)
-        except BlockingIOError:
-            return
-        except OSError:
-            replies = None
-        if replies is None:
-            self._lost(worker)
-            return
-        pending = worker.pending
-        for call_id, ok, payload in replies:
-            future = pending.pop(call_id, None)
-            if future is not None and not future.done():  # done: timed out meanwhile, drop it
-                if ok:
-                    future.set_result(payload)
-                else:
-                    future.set_exception(HandlerError(*payload))
-
-    def _lost(self, worker: _Worker) -> None:
-        worker.alive = False
-        if self._loop is not None and worker.sock is not None:
-            self._loop.remove_reader(worker.sock.fileno())
-            self._loop.remove_writer(worker.sock.fileno())
-        if any(w is worker for w in self._workers):
-            log.error("function worker %s exited (code %s)", worker.process.name, worker.process.exitcode)
-        _fail_pending(worker, "worker exited")
-
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers if w.process.pid is not None]
-
-    def close(self) -> None:
-        """Stops the workers (from the loop's thread once attached): what they have not started is dropped."""
-        workers, self._workers = self._workers, []
-        for worker in workers:
-            if worker.sock is None:
+            if request[0] == ABORT:
+                running.interrupt(request[1])
                 continue
-            if self._loop is not None and worker.alive:
-                self._loop.remove_reader(worker.sock.fileno())
-                self._loop.remove_writer(worker.sock.fileno())
-            try:
-                worker.sock.setblocking(True)
-                worker.sock.settimeout(5)
-                worker.sock.sendall(bytes(worker.unsent) + b"".join(worker.outbox) + frame(STOP))
-            except OSError:
-                pass
-        for worker in workers:
-            worker.process.join(5)
-            if worker.process.is_alive():
-                worker.process.terminate()
-                worker.process.join(5)
-            if worker.sock is not None:
-                worker.sock.close()
-            else:
-                worker.conn.close()
-            _fail_pending(worker, "the stack stopped")
+            executor.submit(run_invocation, functions, running, replies, *request)
+    # The stack is stopping: what has not started is dropped (its caller is gone); what runs gets a
+    # moment to finish, then the process ends without waiting for a handler that does not return.
+    executor.shutdown(wait=False, cancel_futures=True)
+    running.wait_empty(STOP_GRACE_S)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    sock.close()
+    os._exit(0)
 
 
-def _take_socket(conn: Connection) -> socket.socket:
+def take_socket(conn: Connection) -> socket.socket:
     """The Unix socket under a duplex ``multiprocessing`` Connection; the Connection is closed."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(conn.fileno()))
     conn.close()
     return sock
-
-
-def _fail_pending(worker: _Worker, reason: str) -> None:
-    pending, worker.pending = worker.pending, {}
-    for future in pending.values():
-        if not future.done():
-            future.set_exception(HandlerError("Runtime.ExitError", reason, []))
-
-
-def _load(worker: _Worker) -> int:
-    return len(worker.pending) if worker.alive else 1 << 30
-

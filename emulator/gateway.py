@@ -17,6 +17,7 @@ from emulator import events
 from emulator.authorizer import decide, identity_present
 from emulator.config import TOKEN_SOURCES, Quotas
 from emulator.connections import Connection, ConnectionRegistry
+from emulator.frame_limit import QuotaWebSocketResponse
 from emulator.ids import random_id
 from emulator.lambda_runtime import Invocation, LambdaRuntime
 from emulator.quotas import TokenBucket
@@ -82,9 +83,10 @@ class Gateway:
         url_chars = len("wss://") + len(request.host) + len(request.raw_path)
         if url_chars > self.quotas.max_url_chars:
             return _reject(414, "Request-URI Too Long")
-        # aiohttp refuses messages >= max_msg_size; AWS accepts exactly 128 KB
-        ws = web.WebSocketResponse(max_msg_size=self.quotas.max_message_bytes + 1, compress=False, autoping=True,
-                                   autoclose=True)
+        # aiohttp refuses messages >= max_msg_size; AWS accepts exactly 128 KB, in frames of up to 32 KB
+        ws = QuotaWebSocketResponse(max_frame_size=self.quotas.max_frame_bytes,
+                                    max_msg_size=self.quotas.max_message_bytes + 1, compress=False, autoping=True,
+                                    autoclose=True)
         if not ws.can_prepare(request).ok:
             return _reject(426, "Upgrade Required")
         if not self.connect_bucket.take() or not self.stage_bucket.take():

@@ -48,6 +48,11 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def new_log_stream() -> str:
+    """A CloudWatch log stream name as Lambda gives each execution environment."""
+    return f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+
+
 def handler_path(functions_dir: Path, fn: Function) -> Path:
     return functions_dir / fn.name / fn.handler_file
 
@@ -61,21 +66,24 @@ class FunctionSet:
     as Lambda reports Runtime.ImportModuleError."""
 
     def __init__(self, manifest: Manifest, functions_dir: Path, shared_dir: Path, *, region: str,
-                 account_id: str) -> None:
+                 account_id: str, only: tuple[str, ...] | None = None, log_stream: str | None = None) -> None:
         self.manifest = manifest
+        self.only = only  # load just these functions (a sandbox loads its own); None: all
         self.functions_dir = functions_dir
         self.shared_dir = shared_dir
         self.region = region
         self.account_id = account_id
         self._handlers: dict[str, Handler] = {}
         self._load_errors: dict[str, str] = {}
-        self._log_stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        self._log_stream = log_stream or new_log_stream()
 
     def load_all(self) -> None:
         shared = str(self.shared_dir)
         if shared not in sys.path:
             sys.path.insert(0, shared)
         for fn in self.manifest.functions.values():
+            if self.only is not None and fn.name not in self.only:
+                continue
             try:
                 self._handlers[fn.name] = self._load(fn)
             except Exception as exc:  # noqa: BLE001 - reported per invocation, like Runtime.ImportModuleError

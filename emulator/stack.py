@@ -7,7 +7,8 @@ port, started and stopped in order.
 The parts live apart: the handlers' environment (emulator/handler_env.py), invocation recording
 (emulator/recorder.py), the runtimes (emulator/lambda_runtime.py), the banner (emulator/banner.py);
 ThreadedLocalStack (emulator/threaded.py) runs a stack on a background thread for synchronous
-callers. Handlers share this process's environment, so one stack runs per process at a time.
+callers. The thread runtime's handlers share this process's environment, so one stack runs per process
+at a time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from emulator.dynamodb import EmbeddedDynamoDB, create_tables
 from emulator.dynamodb_fault_proxy import DynamoDBFaultProxy
 from emulator.faults import FaultInjector, Faults
 from emulator.gateway import Gateway
-from emulator.handler_env import ProcessEnvironment, handler_environment
+from emulator.handler_env import ProcessEnvironment, function_environments, handler_environment
 from emulator.invocation_log import InvocationLogger
 from emulator.lambda_api import LambdaApi
 from emulator.lambda_runtime import Invocation, LambdaRuntime, make_runtime
@@ -57,7 +58,8 @@ class LocalStack:
         self.port = 0
         self.dynamodb_endpoint = ""
         self.dynamodb_backend = ""
-        self.handler_env: dict[str, str] = {}
+        self.handler_env: dict[str, str] = {}  # the union of the functions' environments
+        self.function_env: dict[str, dict[str, str]] = {}  # each function's (without the Lambda runtime's)
         self._dynamodb: EmbeddedDynamoDB | None = None
         self._proxy: DynamoDBFaultProxy | None = None
         self._runner: web.AppRunner | None = None
@@ -175,6 +177,11 @@ class LocalStack:
                                   lambda_url=self.lambda_url, dynamodb_endpoint=handler_dynamodb,
                                   oidc_issuer=self.oidc_issuer_url)
         self.handler_env = env
+        self.function_env = function_environments(cfg, manifest, stage=self.stage, management_url=self.management_url,
+                                                  lambda_url=self.lambda_url, dynamodb_endpoint=handler_dynamodb,
+                                                  oidc_issuer=self.oidc_issuer_url)
+        # The thread runtime's handlers (and the table creation below) read this process's environment;
+        # sandboxes start with their own function's alone.
         self._environment.apply(env)
         if cfg.create_tables:
             await loop.run_in_executor(None, create_tables, env)
@@ -183,8 +190,10 @@ class LocalStack:
         self._runtime = make_runtime(manifest, manifest_path=cfg.manifest_path,  # type: ignore[arg-type]
                                      functions_dir=cfg.functions_dir, shared_dir=cfg.shared_dir,  # type: ignore[arg-type]
                                      region=cfg.region, account_id=cfg.account_id, concurrency=cfg.concurrency,
-                                     faults=self.injector, function_workers=cfg.function_workers)
+                                     faults=self.injector, function_workers=cfg.function_workers,
+                                     environments=self.function_env)
         await loop.run_in_executor(None, self._runtime.load_all)
+        self._runtime.attach(loop)
         self.gateway = Gateway(manifest=manifest, runtime=self._runtime, quotas=quotas, stage=self.stage,
                                region=cfg.region, account_id=cfg.account_id, api_id=cfg.api_id,
                                observer=self.recorder.observe, token_sources=cfg.token_sources)
@@ -263,7 +272,10 @@ class LocalStack:
         return {
             "wsUrl": self.ws_url, "managementUrl": self.management_url, "lambdaUrl": self.lambda_url,
             "demoUrl": self.demo_url, "stage": self.stage, "region": self.config.region, "auth": self.auth_info(),
-            "dynamodb": {"backend": self.dynamodb_backend, "endpoint": self.dynamodb_endpoint},
+            "dynamodb": {"backend": self.dynamodb_backend, "endpoint": self.dynamodb_endpoint,
+                         "pid": self._dynamodb.pid if self._dynamodb else None},
+            "sandboxes": {name: self._runtime.worker_pids(name) for name in self._runtime.manifest.functions}
+                         if self._runtime else {},
             "connections": len(self.gateway.connections) if self.gateway else 0,
             "quotas": dict(self.quotas.__dict__),
             "faults": self.faults.to_dict(),

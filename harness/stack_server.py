@@ -58,7 +58,7 @@ def ready_line(stack: LocalStack, db: EmbeddedDynamoDB, endpoint: str, stats_url
     runtime = stack.runtime
     return {"pid": os.getpid(), "ws_url": stack.ws_url, "base_url": stack.base_url,
             "management_url": stack.management_url, "stage": stack.stage,
-            "dynamodb_endpoint": endpoint, "dynamodb_backend": db.backend, "stats_url": stats_url,
+            "dynamodb_endpoint": endpoint, "dynamodb_backend": db.backend, "dynamodb_pid": db.pid, "stats_url": stats_url,
             "tables": {k: v for k, v in stack.handler_env.items() if k.endswith("_TABLE")},
             "region": stack.config.region, "nofile": raise_nofile(), "handler_env": stack.handler_env,
             "worker_pids": runtime.worker_pids() if runtime else []}

@@ -17,7 +17,10 @@ them is counted as ``unacked_received``, not as an error. A delivery to a connec
 intended recipient (e.g. it connected while the fan-out ran) is counted as ``extra``, not as an error.
 
 * lost: intended (message, connection) pairs never received by the end of the drain.
-* duplicated: deliveries beyond the first of the same message on the same connection.
+* duplicated (wire repeats): deliveries beyond the first of the same clientMessageId on the same
+  connection, as they come off the wire (a fan-out retried after a slow post, a resend's redelivery).
+* duplicated_after_dedupe: what an application that drops repeats by ``messageId`` still sees twice: a
+  clientMessageId that reached one connection under more than one messageId (stored twice).
 * wrong_message_id: a clientMessageId seen under two messageIds (stored twice), or not under the
   messageId its ack named.
 * order violations: on one connection, two messages of one sender received in the opposite order to
@@ -56,6 +59,7 @@ class Sent:
     message_id: str | None = None
     continued: bool = False
     attempts: int = 0
+    confirmations: int = 0  # resends after the delivery lease (loadtest.runner.CONFIRM_AFTER_S)
     errors: list[str] = field(default_factory=list)
 
 
@@ -101,6 +105,7 @@ def judge(sent: dict[str, Sent], epochs: list[Epoch], run_end: float,
                 latencies.append((min(times) - message.first_sent) * 1000)
 
     duplicated = 0
+    duplicated_after_dedupe = 0
     order_violations = 0
     extra = 0
     unacked_received = 0
@@ -108,6 +113,7 @@ def judge(sent: dict[str, Sent], epochs: list[Epoch], run_end: float,
     for epoch in epochs:
         seen: set[str] = set()
         last_seq: dict[str, int] = {}
+        duplicated_after_dedupe += sum(len(ids) - 1 for ids in epoch.message_ids.values() if len(ids) > 1)
         for key, _ in epoch.received:
             if key in seen:
                 duplicated += 1
@@ -136,11 +142,13 @@ def judge(sent: dict[str, Sent], epochs: list[Epoch], run_end: float,
         "acked": len(acked),
         "unacked": len(sent) - len(acked),
         "retried_sends": sum(1 for m in sent.values() if m.attempts > 1),
+        "confirmed_after_lease": sum(1 for m in sent.values() if m.confirmations),
         "handed_off": sum(1 for m in acked if m.continued),
         "expected_deliveries": expected,
         "delivered": expected - lost,
         "lost": lost,
         "duplicated": duplicated,
+        "duplicated_after_dedupe": duplicated_after_dedupe,
         "order_violations": order_violations,
         "extra_deliveries": extra,
         "unacked_received": unacked_received,

@@ -20,10 +20,15 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from harness.client import ChatClient, clock
+from loadtest import chaos
 from loadtest.model import Epoch, Sent, intended, judge
 from loadtest.rss import RssMonitor
 
 RETRYABLE = {"THROTTLED", "RATE_LIMITED", "Internal server error", "Too Many Requests"}
+#: A resend answered ``duplicate`` after an error may have met the idempotency item of an invocation that
+#: died while fanning out: its delivery lease (chat.messaging.DELIVERY_LEASE_MS, 35 s) must run out before a
+#: resend takes the delivery over. So such a message is resent once more after this long (docs/reliability.md).
+CONFIRM_AFTER_S = 36.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class LoadParams:
     reconnect_pause_s: tuple[float, float] = (0.2, 2.0)
     post_429_rate: float = 0.01  # injected LimitExceededException on @connections POSTs
     connect_per_second: float = 300.0  # under the account's 500 new connections/s
+    # a missing ack: reconnect and resend the same clientMessageId. Longer than API Gateway's 29 s
+    # integration timeout (an ack may legitimately take that long); 10 s made an overloaded stack collapse
+    # under resends and reconnects (make load: 2,240 ack timeouts, 0.4 msg/s acked)
     ack_timeout_s: float = 30.0
     drain_timeout_s: float = 30.0
     max_attempts: int = 5  # resends of the same clientMessageId on a retryable error
@@ -43,6 +51,7 @@ class LoadParams:
     # those messages are verified like all others but left out of the latency figures
     text_bytes: int = 64
     seed: int | None = None
+    chaos: bool = False  # the faults of loadtest.chaos on its schedule
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +65,11 @@ class Target:
     token: Callable[[str], Awaitable[str]]
     set_faults: Callable[[dict[str, Any]], Awaitable[Any]]
     rss_pids: Callable[[], dict[str, list[int]]] = field(default=lambda: {})
+    info: Callable[[], Awaitable[dict[str, Any]]] | None = None  # /_local/info (the chaos needs it)
+
+
+class Dropped(Exception):
+    """The connection ended while a reply was awaited."""
 
 
 class Run:
@@ -92,6 +106,28 @@ class Client(ChatClient):
         self.epoch: Epoch | None = None
         self.seq = 0
         self.token: str | None = None
+        self.kicked = asyncio.Event()  # the chaos dropped this connection: reconnect now
+        self.to_confirm: list[tuple[float, Sent, str]] = []  # (when, message, body): resend once more
+
+    def drop(self) -> bool:
+        """Drops the connection at once (TCP abort, as a network blip); the client reconnects."""
+        if not self.connected or self.ws is None or self.epoch is None:
+            return False
+        self.ws.transport.abort()
+        self.kicked.set()
+        return True
+
+    async def reply_or_drop(self, timeout: float) -> dict[str, Any]:
+        """The next reply; Dropped when the connection ends first, TimeoutError after ``timeout``."""
+        assert self.reader is not None
+        get = asyncio.ensure_future(self.replies.get())
+        done, _ = await asyncio.wait({get, self.reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if get in done:
+            return get.result()[1]
+        get.cancel()
+        if self.reader in done:
+            raise Dropped
+        raise TimeoutError
 
     def on_message(self, frame: dict[str, Any], t: float) -> None:
         epoch = self.epoch  # the reader of a connection runs only while its epoch is the current one
@@ -139,16 +175,24 @@ class Client(ChatClient):
                            "text": "x" * self.run.params.text_bytes})
         for attempt in range(self.run.params.max_attempts):
             message.attempts += 1
+            if not self.connected:
+                self.run.reconnects += 1
+                if not await self.open():
+                    return
             try:
                 await self.send(body)
-                _, frame = await self.reply(self.run.params.ack_timeout_s)
-            except (ConnectionClosed, TimeoutError) as exc:
-                message.errors.append(type(exc).__name__)
-                self.run.send_errors[type(exc).__name__] += 1
+                frame = await self.reply_or_drop(self.run.params.ack_timeout_s)
+            except (ConnectionClosed, Dropped, TimeoutError) as exc:
+                reason = "missing ack (timeout)" if isinstance(exc, TimeoutError) else "connection lost"
+                message.errors.append(reason)
+                self.run.send_errors[reason] += 1
                 # Replies carry no request id: after a lost reply the pairing of replies to frames on
-                # this socket is unknown, so start over on a new connection (a new epoch).
+                # this socket is unknown, so resend the same clientMessageId on a new connection (a
+                # new epoch), as the protocol documents.
+                self.kicked.clear()  # this drop is handled here: no second reconnect
                 await self.close()
-                return
+                await asyncio.sleep(min(5.0, 0.25 * 2 ** attempt) * (0.5 + self.rng.random() / 2))  # backoff
+                continue
             if frame.get("type") == "ack" and frame.get("clientMessageId") not in (None, key):
                 self.run.send_errors["ack for another message"] += 1
                 await self.close()
@@ -159,6 +203,8 @@ class Client(ChatClient):
                 # A duplicate ack (a resend after a timeout/crash) returns before the original
                 # invocation's fan-out is known to be finished: judge it like a handed-off fan-out.
                 message.continued = bool((frame.get("delivery") or {}).get("continued") or frame.get("duplicate"))
+                if frame.get("duplicate") and message.errors and not frame.get("delivery"):
+                    self.to_confirm.append((clock() + CONFIRM_AFTER_S, message, body))
                 return
             reason = str(frame.get("code") or frame.get("message"))
             message.errors.append(reason)
@@ -167,16 +213,52 @@ class Client(ChatClient):
                 return
             await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt) * self.rng.random())  # jittered backoff
 
+    async def confirm(self, until: float | None = None) -> None:
+        """Resends the messages whose confirmation is due (all of them, waiting, when ``until`` is None)."""
+        while self.to_confirm:
+            when, message, body = self.to_confirm[0]
+            if until is not None and when > until:
+                return
+            if when > clock():
+                await asyncio.sleep(when - clock())  # the lease has to run out first
+            self.to_confirm.pop(0)
+            for _ in range(self.run.params.max_attempts):
+                if not self.connected:
+                    self.run.reconnects += 1
+                    if not await self.open():
+                        return
+                message.confirmations += 1
+                try:
+                    await self.send(body)
+                    frame = await self.reply_or_drop(self.run.params.ack_timeout_s)
+                except (ConnectionClosed, Dropped, TimeoutError):
+                    self.kicked.clear()
+                    await self.close()
+                    continue
+                if frame.get("type") == "ack":
+                    break
+
     async def loop(self, end: float) -> None:
         p = self.run.params
         while True:
             pause = self.rng.expovariate(1.0 / p.send_interval_s)
             if clock() + pause >= end:
                 return
-            await asyncio.sleep(pause)  # the load's pacing
+            try:
+                await asyncio.wait_for(self.kicked.wait(), pause)  # the load's pacing, cut short by a drop
+            except TimeoutError:
+                pass
+            if self.kicked.is_set():  # dropped by the chaos: reconnect at once, then carry on pacing
+                self.kicked.clear()
+                await self.close()
+                self.run.reconnects += 1
+                if not await self.open():
+                    return
+                continue
             if not self.connected:
                 if not await self.open():
                     return
+            await self.confirm(until=clock())
             await self.send_one()
             if self.rng.random() < p.reconnect_probability and clock() < end:
                 await self.close()
@@ -211,8 +293,21 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
         warmup_s = clock() - warm_started
         send_started = clock()
         end = send_started + params.duration_s
+        schedule = None
+        if params.chaos:
+            assert target.info is not None, "the chaos needs the stack's /_local/info"
+            hooks = chaos.ChaosHooks(info=target.info, set_faults=target.set_faults,
+                                     restore_faults={"post_error_rate": params.post_429_rate, "post_error_status": 429},
+                                     burst=lambda share: _burst(clients, share, run.rng))
+            schedule = asyncio.create_task(chaos.run_schedule(hooks, send_started, params.duration_s, progress))
         await asyncio.gather(*(c.loop(end) for c in clients if c.epoch is not None))
         run_end = clock()
+        chaos_log = await schedule if schedule is not None else []
+        confirming = sum(len(c.to_confirm) for c in clients)
+        if confirming:
+            progress(f"resending {confirming} message(s) answered `duplicate` after an error, once their "
+                     f"delivery lease ran out (up to {CONFIRM_AFTER_S:g} s) ...")
+            await asyncio.gather(*(c.confirm() for c in clients))
         await target.set_faults({"post_error_rate": 0.0})
 
         # Drain: wait until every intended delivery was seen, or the timeout.
@@ -251,4 +346,11 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
         "throughput": {"messages_per_s": round(verdict["acked"] / send_s, 1) if send_s else None,
                        "deliveries_per_s": round(verdict["delivered"] / send_s, 1) if send_s else None},
         "peak_rss_mb": monitor.peaks_mb(),
+        "chaos": chaos_log,
+        "offered_messages_per_s": round(sum(1 for c in clients if c.epoch is not None) / params.send_interval_s, 1),
     }
+
+
+def _burst(clients: list[Client], share: float, rng: random.Random) -> int:
+    connected = [c for c in clients if c.connected]
+    return sum(c.drop() for c in rng.sample(connected, int(len(connected) * share)))

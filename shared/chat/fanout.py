@@ -62,13 +62,25 @@ DELIVERED, GONE, FAILED = "delivered", "gone", "failed"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5
-    base_ms: int = 25
+    """Retries of a throttled or failed (5xx, no answer) post: exponential backoff with "equal jitter"
+    (half of each step fixed, half random), so the retries of one post always span at least
+    ``min_span_ms()`` (1.775 s by default) and ride out a short @connections outage, as
+    `make load`'s chaos (500/503 for 1 s) checks; full jitter could retry 5 times within ~50 ms."""
+
+    attempts: int = 8
+    base_ms: int = 50
     cap_ms: int = 1000
     sleep: Callable[[float], None] = time.sleep
 
+    def step_ms(self, attempt: int) -> int:
+        return min(self.cap_ms, self.base_ms * 2**attempt)
+
+    def min_span_ms(self) -> float:
+        return sum(self.step_ms(a) / 2 for a in range(self.attempts - 1))
+
     def backoff(self, attempt: int) -> None:
-        self.sleep(random.uniform(0, min(self.cap_ms, self.base_ms * 2**attempt)) / 1000)
+        step = self.step_ms(attempt)
+        self.sleep((step / 2 + random.uniform(0, step / 2)) / 1000)
 
 
 @dataclass

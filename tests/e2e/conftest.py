@@ -21,6 +21,7 @@ from emulator import Quotas, StackConfig, ThreadedLocalStack
 from emulator.dynamodb import EmbeddedDynamoDB
 
 REPO = Path(__file__).resolve().parents[2]
+FRAME_BYTES = Quotas().max_frame_bytes  # API Gateway's 32 KB frame quota: larger messages go in several frames
 _prefixes = itertools.count(1)
 
 pytestmark = pytest.mark.e2e
@@ -63,6 +64,21 @@ def ws_url(stack: ThreadedLocalStack, user: str | None) -> str:
 def token_subprotocols(token: str) -> list[str]:
     """What a browser offers to keep the token out of the URL: new WebSocket(url, these)."""
     return ["wschat", "bearer." + token]
+
+
+def in_frames(text: str, size: int = FRAME_BYTES) -> list[str]:
+    """``text`` cut into fragments of at most ``size`` UTF-8 bytes, as a client must send a message over
+    API Gateway's frame quota: ``await ws.send(in_frames(text))`` sends one message in several frames."""
+    data, parts, start = text.encode(), [], 0
+    if not data:
+        return [text]
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # never split a UTF-8 character
+            end -= 1
+        parts.append(data[start:end].decode())
+        start = end
+    return parts
 
 
 async def recv_json(ws: Any, timeout: float = 10.0) -> dict[str, Any]:

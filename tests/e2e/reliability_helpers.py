@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from emulator import Faults
-from tests.e2e.conftest import open_client, recv_json, recv_until, stack_fixture
+from tests.e2e.conftest import FRAME_BYTES, in_frames, open_client, recv_json, recv_until, stack_fixture
 
 # The ``stack`` of modules that import this: its per-connection rate limit is out of reach
 # (test_reliability_security.py tests the limit itself), so that many frames from one connection are
@@ -63,7 +63,8 @@ async def assert_still_works(ws: Any) -> None:
 
 async def reply_to(ws: Any, body: Any, timeout: float = 15.0) -> dict[str, Any]:
     """Sends a frame and returns the next frame that is not a chat message (the reply, or a gateway frame)."""
-    await ws.send(body if isinstance(body, str) else json.dumps(body))
+    text = body if isinstance(body, str) else json.dumps(body)
+    await ws.send(text if len(text.encode()) <= FRAME_BYTES else in_frames(text))
     return await recv_until(ws, lambda f: f.get("type") != "message", timeout=timeout)
 
 

@@ -25,7 +25,7 @@ from websockets.sync.client import connect as sync_connect
 
 from chat.protocol import ERROR_CODES, SENDER_FIELDS
 from manifest import load_manifest
-from tests.e2e.conftest import invocation_of, open_client, recv_until, ws_url
+from tests.e2e.conftest import in_frames, invocation_of, open_client, recv_until, ws_url
 from tests.e2e.reliability_helpers import (  # noqa: F401 - stack_without_rate_limit is this module's `stack`
     assert_still_works,
     first_message,
@@ -155,7 +155,7 @@ async def test_text_far_over_the_limit_but_under_128_kb_is_refused_and_the_socke
     assert stored_by(stack, user) == []
 
 
-# ---- frames the gateway refuses: > 128 KB and binary ----------------------------------------------
+# ---- frames the gateway refuses: a message > 128 KB (in frames of 32 KB) and binary ----------------------------------------------
 
 async def _wait_disconnected(stack: Any, connection_id: str) -> dict[str, Any]:
     inv = await invocation_of(stack, "$disconnect", connection_id)
@@ -166,7 +166,7 @@ async def _wait_disconnected(stack: Any, connection_id: str) -> dict[str, Any]:
 async def test_send_message_over_128_kb_closes_with_1009_and_leaves_no_row_and_no_message(stack):
     user, room = uid("u_huge"), uid("room")
     ws, connection_id = await open_client(stack, user, room=room)
-    await ws.send(json.dumps({"action": "sendMessage", "roomId": room, "text": "x" * (130 * 1024)}))
+    await ws.send(in_frames(json.dumps({"action": "sendMessage", "roomId": room, "text": "x" * (130 * 1024)})))
     with pytest.raises(ConnectionClosed):
         await recv_until(ws, lambda f: False)
     assert ws.close_code == 1009

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.conftest import invocation_of, open_client, recv_json, recv_until, ws_url
+from tests.e2e.conftest import in_frames, invocation_of, open_client, recv_json, recv_until, ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +116,7 @@ async def test_client_close_code_and_reason_reach_disconnect_with_aws_shape(stac
 
 async def test_message_of_more_than_128_kb_closes_with_1009(stack):
     ws, connection_id = await open_client(stack, "u_big")
-    await ws.send(json.dumps({"action": "ping", "pad": "x" * (128 * 1024)}))
+    await ws.send(in_frames(json.dumps({"action": "ping", "pad": "x" * (128 * 1024)})))
     with pytest.raises(ConnectionClosed):
         await recv_until(ws, lambda f: False)
     assert ws.close_code == 1009
@@ -130,7 +130,7 @@ async def test_message_of_exactly_128_kb_is_accepted(stack):
         prefix = '{"action": "nope", "pad": "'
         body = prefix + "x" * (128 * 1024 - len(prefix) - 2) + '"}'
         assert len(body.encode()) == 128 * 1024
-        await ws.send(body)
+        await ws.send(in_frames(body))
         assert (await recv_json(ws))["type"] == "error"  # answered by $default: the socket stayed open
 
 

@@ -37,7 +37,8 @@ ENV = {
     "BROADCAST_SHARDS": "4",
 }
 STATUS = {"GoneException": 410, "ForbiddenException": 403, "LimitExceededException": 429,
-          "PayloadTooLargeException": 413, "InternalServerErrorException": 500}
+          "PayloadTooLargeException": 413, "InternalServerErrorException": 500,
+          "ServiceUnavailableException": 503}
 
 
 def load_fixture(name: str) -> dict[str, Any]:

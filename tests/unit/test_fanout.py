@@ -58,6 +58,18 @@ def test_forbidden_is_not_retried_and_counts_as_failed(aws, management):
     assert registry.get("c1=") is not None
 
 
+def test_the_retries_of_one_post_span_more_than_a_one_second_outage(aws, management):
+    # GIVEN @connections answering 500 then 503 to every post for a while (make load's chaos: 1 s)
+    connect("c1=", "u_1", room="lobby")
+    management.fail["c1="] = ["InternalServerErrorException"] * 4 + ["ServiceUnavailableException"] * 3
+    sleeps: list[float] = []
+    # WHEN the fan-out posts with the default policy
+    report = fanout.run(job([Segment("room", "lobby")]), get_settings(), policy=RetryPolicy(sleep=sleeps.append))
+    # THEN it is delivered on the 8th attempt, after backing off at least 1 s in all, whatever the jitter
+    assert (report.delivered, management.attempts["c1="]) == (1, 8)
+    assert sum(sleeps) >= RetryPolicy().min_span_ms() / 1000 > 1.5
+
+
 def test_persistent_throttling_gives_up_after_the_attempt_budget(aws, management):
     connect("c1=", "u_1", room="lobby")
     management.fail["c1="] = ["LimitExceededException"] * 10

@@ -72,3 +72,16 @@ def test_the_load_test_refuses_non_loopback_targets_and_unbounded_runs():
             check_bounds(build_parser().parse_args(argv))
     for argv in ([], ["--base-url", "http://127.0.0.1:8080"], ["--base-url", "http://localhost:1"]):
         check_bounds(build_parser().parse_args(argv))
+
+
+def test_repeats_on_the_wire_are_reported_apart_from_duplicates_left_after_dedupe_by_message_id():
+    # GIVEN a receiver that got m1 twice under one messageId (a repeat on the wire) and m2 under two
+    # messageIds (stored twice: the app would show it twice even after dropping repeats by messageId)
+    m1, m2 = sent("m1", seq=1), sent("m2", seq=2)
+    m1.message_id, m2.message_id = "id1", "id2a"
+    receiver = epoch("a", received=[("m1", 12.0), ("m1", 12.5), ("m2", 13.0), ("m2", 13.5)])
+    receiver.message_ids = {"m1": {"id1"}, "m2": {"id2a", "id2b"}}
+    # WHEN judged
+    verdict = judge({"m1": m1, "m2": m2}, [receiver], run_end=20.0)
+    # THEN both repeats are wire repeats, and only m2 is a duplicate after dedupe
+    assert (verdict["duplicated"], verdict["duplicated_after_dedupe"], verdict["lost"]) == (2, 1, 0)
