@@ -19,10 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 log = logging.getLogger("emulator")
 
 READY_TIMEOUT_S = 60.0
+PORT_ATTEMPTS = 5
+
+
+class PortTaken(RuntimeError):
+    """DynamoDB Local could not bind the port picked for it: another process took it first."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -74,6 +80,19 @@ class EmbeddedDynamoDB:
     async def _start_local(self) -> None:
         loop = asyncio.get_running_loop()
         jar_dir = await loop.run_in_executor(None, self._jar_dir)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                await self._start_jvm(jar_dir)
+                return
+            except PortTaken as exc:
+                # The JVM takes no port 0: the free port we picked was bound by another process before
+                # the JVM could (other stacks, other users of this machine). Pick another one.
+                log.warning("DynamoDB Local could not bind its port (attempt %d of %d): %s", attempt,
+                            PORT_ATTEMPTS, exc)
+                self._stop_local()
+        raise RuntimeError(f"DynamoDB Local found no free port in {PORT_ATTEMPTS} attempts")
+
+    async def _start_jvm(self, jar_dir: Path) -> None:
         port = free_port(self.host)
         self._logdir = tempfile.mkdtemp(prefix="dynamodb-local-")
         logfile = open(os.path.join(self._logdir, "dynamodb-local.log"), "wb")  # noqa: SIM115
@@ -108,17 +127,31 @@ class EmbeddedDynamoDB:
         async with aiohttp.ClientSession() as session:
             while True:
                 if self._proc is not None and self._proc.poll() is not None:
-                    raise RuntimeError(f"DynamoDB Local exited with {self._proc.returncode}: {self._log_tail()}")
+                    tail = self._log_tail()
+                    if "Address already in use" in tail or "BindException" in tail:
+                        raise PortTaken(self.endpoint)
+                    raise RuntimeError(f"DynamoDB Local exited with {self._proc.returncode}: {tail}")
                 try:
                     async with session.post(self.endpoint, data=b"{}", headers=headers,
                                             timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                        if resp.status < 500:
-                            return
+                        if resp.status < 500 and self._listens_itself():
+                            return  # else another process answers on our port: ours will fail to bind
                 except (aiohttp.ClientError, TimeoutError):
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"DynamoDB Local not ready after {READY_TIMEOUT_S:.0f} s: {self._log_tail()}")
                 await asyncio.sleep(0.05)  # readiness poll interval, not a synchronisation sleep
+
+    def _listens_itself(self) -> bool:
+        """True when the listening socket on our port is the JVM's we started (not another process's)."""
+        if self._proc is None:
+            return True
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        try:
+            sockets = psutil.Process(self._proc.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in sockets)
 
     def _log_tail(self) -> str:
         if not self._logdir:
