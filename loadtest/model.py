@@ -59,7 +59,7 @@ class Sent:
     message_id: str | None = None
     continued: bool = False
     attempts: int = 0
-    confirmations: int = 0  # resends after the delivery lease (loadtest.runner.CONFIRM_AFTER_S)
+    confirmations: int = 0  # resends once the ack's retryAfterMs (another invocation's delivery lease) ran out
     errors: list[str] = field(default_factory=list)
 
 

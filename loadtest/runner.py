@@ -10,6 +10,7 @@ an event (every intended delivery seen) with a timeout.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import random
 from collections import defaultdict
@@ -25,10 +26,10 @@ from loadtest.model import Epoch, Sent, intended, judge
 from loadtest.rss import RssMonitor
 
 RETRYABLE = {"THROTTLED", "RATE_LIMITED", "Internal server error", "Too Many Requests"}
-#: A resend answered ``duplicate`` after an error may have met the idempotency item of an invocation that
-#: died while fanning out: its delivery lease (chat.messaging.DELIVERY_LEASE_MS, 35 s) must run out before a
-#: resend takes the delivery over. So such a message is resent once more after this long (docs/reliability.md).
-CONFIRM_AFTER_S = 36.0
+#: A resend answered ``duplicate`` with ``retryAfterMs`` met the delivery lease of another invocation, which
+#: may have died while fanning out: the message is resent once more when the lease has run out (plus this
+#: margin), as the README tells clients to (docs/reliability.md).
+CONFIRM_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,10 @@ class Client(ChatClient):
                 # A duplicate ack (a resend after a timeout/crash) returns before the original
                 # invocation's fan-out is known to be finished: judge it like a handed-off fan-out.
                 message.continued = bool((frame.get("delivery") or {}).get("continued") or frame.get("duplicate"))
-                if frame.get("duplicate") and message.errors and not frame.get("delivery"):
-                    self.to_confirm.append((clock() + CONFIRM_AFTER_S, message, body))
+                retry_after_ms = frame.get("retryAfterMs")
+                if frame.get("duplicate") and isinstance(retry_after_ms, int):
+                    due = clock() + retry_after_ms / 1000 + CONFIRM_MARGIN_S
+                    bisect.insort(self.to_confirm, (due, message, body), key=lambda item: item[0])
                 return
             reason = str(frame.get("code") or frame.get("message"))
             message.errors.append(reason)
@@ -306,7 +309,7 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
         confirming = sum(len(c.to_confirm) for c in clients)
         if confirming:
             progress(f"resending {confirming} message(s) answered `duplicate` after an error, once their "
-                     f"delivery lease ran out (up to {CONFIRM_AFTER_S:g} s) ...")
+                     f"delivery lease ran out (its ack's retryAfterMs) ...")
             await asyncio.gather(*(c.confirm() for c in clients))
         await target.set_faults({"post_error_rate": 0.0})
 

@@ -39,11 +39,13 @@ class Outcome:
     message_id: str
     duplicate: bool
     delivery: DeliveryReport | None
+    retry_after_ms: int | None = None  # a repeat met another invocation's unfinished delivery (its lease)
 
     def ack(self, action: str, client_message_id: str | None) -> dict[str, Any]:
         """The sender's ack frame; ``delivery`` is absent when this call delivered nothing."""
         return ack_frame(action, message_id=self.message_id, client_message_id=client_message_id,
-                         duplicate=self.duplicate, delivery=self.delivery.as_frame() if self.delivery else None)
+                         duplicate=self.duplicate, delivery=self.delivery.as_frame() if self.delivery else None,
+                         retry_after_ms=self.retry_after_ms)
 
 
 def room_conversation(room_id: str) -> str:
@@ -174,7 +176,11 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
         return Outcome(message.messageId, duplicate=False, delivery=_deliver_once(dedup, job, remaining_ms))
     existing = MessageDedup.get(dedup.conversationId, dedup.messageId, consistent_read=True)
     if not _claim_redelivery(existing, sent_at):
-        return Outcome(existing.originalMessageId, duplicate=True, delivery=None)
+        # Delivered: nothing to do. Still delivering: that invocation may have died (its lease tells
+        # when a repeat may take the delivery over), so the sender learns when to resend to be sure.
+        held = existing.status == "delivering" and existing.leaseUntil > sent_at
+        return Outcome(existing.originalMessageId, duplicate=True, delivery=None,
+                       retry_after_ms=existing.leaseUntil - sent_at if held else None)
     original = Message.get(existing.originalConversationId, existing.originalMessageId, consistent_read=True)
     job.frame = message_frame(original)
     return Outcome(original.messageId, duplicate=True, delivery=_deliver_once(existing, job, remaining_ms))

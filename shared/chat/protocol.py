@@ -188,8 +188,11 @@ def error_frame(code: str, message: str, *, action: str | None = None, field: st
 
 
 def ack_frame(action: str, *, message_id: str | None = None, client_message_id: str | None = None,
-              duplicate: bool = False, delivery: dict[str, Any] | None = None) -> dict[str, Any]:
+              duplicate: bool = False, delivery: dict[str, Any] | None = None,
+              retry_after_ms: int | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "ack", "action": action, "duplicate": duplicate}
+    if retry_after_ms is not None:
+        frame["retryAfterMs"] = retry_after_ms
     if message_id:
         frame["messageId"] = message_id
     if client_message_id:

@@ -136,6 +136,18 @@ def test_a_retry_while_the_first_delivery_still_holds_its_lease_does_not_deliver
     again = send("a=", "alice", body)
     assert (again["duplicate"], again["messageId"], "delivery" in again) == (True, first["messageId"], False)
     assert management.posts == []
+    # and the sender learns when a resend may take over a delivery that may have died
+    assert 25_000 < again["retryAfterMs"] <= 30_000
+
+
+def test_a_retry_of_a_delivered_message_says_nothing_is_left_to_do(aws, management):
+    connect("a=", "alice")
+    connect("b=", "bob")
+    body = {"action": "sendMessage", "targetUserId": "bob", "text": "once", "clientMessageId": "c-2"}
+    first = send("a=", "alice", body)
+    again = send("a=", "alice", body)
+    assert (again["duplicate"], again["messageId"]) == (True, first["messageId"])
+    assert "retryAfterMs" not in again and "delivery" not in again
 
 
 def test_a_retry_after_the_first_delivery_was_abandoned_delivers_the_stored_message(aws, management):
