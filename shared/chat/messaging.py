@@ -18,7 +18,7 @@ from typing import Any
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chat import fanout, registry
+from chat import fanout, observe, registry
 from chat.config import Settings
 from chat.errors import NotFound, Throttled
 from chat.events import Caller
@@ -147,6 +147,8 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
                     endpoint=endpoint_for(settings, caller.api_id, caller.stage))
     if client_message_id is None:
         message.save()
+        observe.message(message.messageId)
+        observe.sent(kind)
         return Outcome(message.messageId, duplicate=False, delivery=_fan_out(job, settings, remaining_ms))
     dedup = MessageDedup(f"dedup#{sender}", client_message_id,
                          originalConversationId=message.conversationId,
@@ -154,8 +156,12 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
                          leaseUntil=sent_at + DELIVERY_LEASE_MS,
                          expiresAt=now + timedelta(seconds=settings.idempotency_ttl_seconds))
     if _save_once(message, dedup):
+        observe.message(message.messageId)
+        observe.sent(kind)
         return Outcome(message.messageId, duplicate=False, delivery=_deliver_once(dedup, job, remaining_ms))
     existing = MessageDedup.get(dedup.conversationId, dedup.messageId, consistent_read=True)
+    observe.message(existing.originalMessageId)  # the repeat is the original message
+    observe.duplicate()
     if not _claim_redelivery(existing, sent_at):
         return Outcome(existing.originalMessageId, duplicate=True, delivery=None)
     original = Message.get(existing.originalConversationId, existing.originalMessageId, consistent_read=True)
