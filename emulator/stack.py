@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator import emf
 from emulator.banner import banner
 from emulator.config import StackConfig
 from emulator.dynamodb import EmbeddedDynamoDB, create_tables
@@ -67,6 +68,7 @@ class LocalStack:
         self.issuer: LocalIssuer | None = None  # the built-in OIDC issuer (auth_mode "oidc", no oidc_issuer)
         self._environment = ProcessEnvironment(self.config.shared_dir)  # type: ignore[arg-type]
         self.quotas = self.config.quotas
+        self.metrics = emf.LocalMetrics()  # what the functions print as EMF, counted as CloudWatch does
         self.started = False
 
     @property
@@ -175,7 +177,7 @@ class LocalStack:
                                   lambda_url=self.lambda_url, dynamodb_endpoint=handler_dynamodb,
                                   oidc_issuer=self.oidc_issuer_url)
         self.handler_env = env
-        self._environment.apply(env)
+        self._environment.apply({**env, emf.SOCKET_VARIABLE: self.metrics.open()})
         if cfg.create_tables:
             await loop.run_in_executor(None, create_tables, env)
 
@@ -223,6 +225,8 @@ class LocalStack:
                 await self._dynamodb.stop()
                 self._dynamodb = None
         finally:
+            self.metrics.close()
+            emf.release()
             self._environment.restore()
             self.started = False
             with _active_lock:
