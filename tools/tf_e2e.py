@@ -297,6 +297,7 @@ class Run:
             counted.update(checks.check_tables(stack, TABLE_MODELS))
             counted.update(checks.check_roles(stack))
             counted.update(checks.check_async(stack))
+            counted.update(checks.check_dashboard(stack))
             self.facts["checked"] = counted
 
         with self.step("a second plan is empty"):

@@ -73,7 +73,8 @@ locals {
 
   # Asynchronous fan-out continuations: an event that failed twice (on-failure queue not empty), was
   # dropped (too old, or throttled past its retries), was stopped as a recursive loop, or a chain
-  # that hit FANOUT_MAX_HOPS. Each means recipients still waiting for a message.
+  # that hit FANOUT_MAX_HOPS (FanoutHopLimitReached, which the worker writes in EMF). Each means
+  # recipients still waiting for a message.
   async_alarms = merge([
     for name, fn in var.async_functions : {
       "${name}-failed-events" = {
@@ -94,6 +95,27 @@ locals {
       }
     }
   ]...)
+
+  # Alarms on the stack's own metrics (shared/chat/metrics.py) where a threshold means something: a
+  # broadcast that takes too long to reach its last recipient, and (oidc mode) the identity provider
+  # unreachable, so the authorizer fails closed and nobody can connect. The failed-delivery rate has
+  # its own resource below (metric math).
+  custom_alarms = merge(
+    {
+      for name in var.metric_sources.deliverers : "${name}-delivery-latency" => {
+        metric      = "FanoutTimeToLastDelivery", statistic = "p99", threshold = var.delivery_latency_alarm_ms
+        dimensions  = { FunctionName = var.function_names[name] }
+        description = "${var.function_names[name]}: p99 time from sentAt to the last delivery >= ${var.delivery_latency_alarm_ms} ms"
+      }
+    },
+    {
+      "${var.metric_sources.authorizer}-identity-provider-unavailable" = {
+        metric      = "AuthorizerDenials", statistic = "Sum", threshold = 1
+        dimensions  = { FunctionName = var.function_names[var.metric_sources.authorizer], Reason = "provider_unavailable" }
+        description = "${var.function_names[var.metric_sources.authorizer]}: the identity provider could not be reached (connections refused, failing closed)"
+      }
+    },
+  )
 
   table_alarms = merge([
     for name, table_name in var.table_names : {
@@ -141,23 +163,6 @@ resource "aws_cloudwatch_metric_alarm" "api" {
   tags                = var.tags
 }
 
-# The continuation worker logs "fan-out hop limit reached" (chat.fanout) when it stops a chain.
-resource "aws_cloudwatch_log_metric_filter" "hop_limit" {
-  for_each = var.async_functions
-
-  name           = "${var.name_prefix}-${each.key}-hop-limit"
-  log_group_name = each.value.log_group_name
-  pattern        = "{ $.message = \"fan-out hop limit reached\" }"
-
-  metric_transformation {
-    namespace  = var.metrics_namespace
-    name       = "FanoutHopLimitReached"
-    value      = "1"
-    unit       = "Count"
-    dimensions = { FunctionName = "$.function" }
-  }
-}
-
 resource "aws_cloudwatch_metric_alarm" "async" {
   for_each = local.async_alarms
 
@@ -175,8 +180,6 @@ resource "aws_cloudwatch_metric_alarm" "async" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
-
-  depends_on = [aws_cloudwatch_log_metric_filter.hop_limit]
 }
 
 resource "aws_cloudwatch_metric_alarm" "dynamodb" {
@@ -196,4 +199,62 @@ resource "aws_cloudwatch_metric_alarm" "dynamodb" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "custom" {
+  for_each = local.custom_alarms
+
+  alarm_name          = "${var.name_prefix}-${each.key}"
+  alarm_description   = "${each.value.description} (in ${var.period_seconds} s)"
+  namespace           = var.metrics_namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = startswith(each.value.statistic, "p") ? null : each.value.statistic
+  extended_statistic  = startswith(each.value.statistic, "p") ? each.value.statistic : null
+  period              = var.period_seconds
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Share of posts to @connections that failed for good (403, 413, or 429/5xx/time-outs after the
+# retries), per function that delivers, once a period has enough posts to make a share meaningful.
+# 410 Gone is a normal end of a connection and is not a failure.
+resource "aws_cloudwatch_metric_alarm" "failed_deliveries" {
+  for_each = toset(var.metric_sources.deliverers)
+
+  alarm_name          = "${var.name_prefix}-${each.key}-failed-deliveries"
+  alarm_description   = "${var.function_names[each.key]}: >= ${var.failed_delivery_alarm_percent}% of posts failed in ${var.period_seconds} s (with >= ${var.failed_delivery_alarm_minimum_posts} posts)"
+  evaluation_periods  = 1
+  threshold           = var.failed_delivery_alarm_percent
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "rate"
+    label       = "failed deliveries (%)"
+    expression  = "IF((d + g + f) >= ${var.failed_delivery_alarm_minimum_posts}, 100 * f / (d + g + f), 0)"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { d = "DeliveriesDelivered", g = "DeliveriesGone", f = "DeliveriesFailed" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = var.metrics_namespace
+        metric_name = metric_query.value
+        dimensions  = { FunctionName = var.function_names[each.key] }
+        stat        = "Sum"
+        period      = var.period_seconds
+      }
+    }
+  }
 }
