@@ -1,4 +1,5 @@
-# The stack's CloudWatch dashboard, generated from the manifest (which functions deliver, send, use
+# The body of the stack's CloudWatch dashboard (the resource is in main.tf; locals only here, so the
+# tests can render it without a provider), generated from the manifest (which functions deliver, send, use
 # tables, authorize, continue fan-outs: var.metric_sources) like everything else. It charts what AWS
 # publishes for the API, the functions, the tables and the fan-out failure queues, and the stack's own
 # metrics (shared/chat/metrics.py CATALOG, written in the embedded metric format under
@@ -139,22 +140,4 @@ locals {
       }],
     )
   })
-
-  console_host = lookup({ "aws-cn" = "console.amazonaws.cn", "aws-us-gov" = "console.amazonaws-us-gov.com" },
-  data.aws_partition.current.partition, "console.aws.amazon.com")
-}
-
-resource "aws_cloudwatch_dashboard" "this" {
-  dashboard_name = var.name_prefix
-  dashboard_body = local.dashboard_body
-
-  lifecycle {
-    precondition {
-      condition = alltrue([
-        for name in concat(local.deliverers, local.senders, var.metric_sources.routes_with_tables,
-        [var.metric_sources.authorizer, var.metric_sources.fanout_worker]) : contains(keys(var.function_names), name)
-      ])
-      error_message = "metric_sources names functions that are not in function_names."
-    }
-  }
 }

@@ -55,6 +55,9 @@ resource "aws_sns_topic_subscription" "email" {
 }
 
 locals {
+  console_host = lookup({ "aws-cn" = "console.amazonaws.cn", "aws-us-gov" = "console.amazonaws-us-gov.com" },
+  data.aws_partition.current.partition, "console.aws.amazon.com")
+
   alarm_actions = var.alarm_topic_enabled ? [aws_sns_topic.alarms[0].arn] : []
 
   lambda_alarms = merge([
@@ -255,6 +258,22 @@ resource "aws_cloudwatch_metric_alarm" "failed_deliveries" {
         stat        = "Sum"
         period      = var.period_seconds
       }
+    }
+  }
+}
+
+# The dashboard (its body: dashboard.tf).
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name_prefix
+  dashboard_body = local.dashboard_body
+
+  lifecycle {
+    precondition {
+      condition = alltrue([
+        for name in concat(var.metric_sources.deliverers, var.metric_sources.senders, var.metric_sources.routes_with_tables,
+        [var.metric_sources.authorizer, var.metric_sources.fanout_worker]) : contains(keys(var.function_names), name)
+      ])
+      error_message = "metric_sources names functions that are not in function_names."
     }
   }
 }
