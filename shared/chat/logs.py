@@ -66,8 +66,12 @@ class _StdoutHandler(logging.StreamHandler):
 @functools.cache
 def powertools_logger() -> Logger:
     """The one Powertools Logger of the package (configured on first use)."""
-    return Logger(service=SERVICE, level=logging.INFO, logger_handler=_StdoutHandler(),
-                  logger_formatter=RedactingFormatter(utc=True, use_rfc3339=True, serialize_stacktrace=False))
+    logger = Logger(service=SERVICE, level=logging.INFO, logger_handler=_StdoutHandler(),
+                    logger_formatter=RedactingFormatter(utc=True, use_rfc3339=True, serialize_stacktrace=False))
+    # One line per event: never also through the root logger's handlers (Lambda's, or a host process's
+    # added after Powertools filtered the ones it found).
+    logging.getLogger(SERVICE).propagate = False
+    return logger
 
 
 class ChatLogger:

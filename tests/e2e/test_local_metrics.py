@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import websockets
 
 from emulator.emf import LocalMetrics
-from tests.e2e.conftest import is_type, make_stack, open_client, recv_until
+from tests.e2e.conftest import REPO, is_type, make_stack, open_client, recv_until
 
 pytestmark = pytest.mark.e2e
 
@@ -69,13 +70,19 @@ async def scripted_chat(stack: Any, prefix: str) -> None:
         await websockets.connect(f"{stack.ws_url}?token=not-a-jwt")
 
 
+def run_chat(stack: Any, prefix: str) -> None:
+    """The scripted chat on a thread of its own (a Playwright sync session may own this thread's loop)."""
+    with ThreadPoolExecutor(1) as chat:
+        chat.submit(lambda: asyncio.run(scripted_chat(stack, prefix))).result()
+
+
 def test_a_scripted_chat_produces_the_delivery_counts_cloudwatch_would_show(metrics_stack):
     # GIVEN a stack counting from zero
     stack = metrics_stack
     assert get_json(f"{stack.base_url}/_local/metrics.json", "DELETE")["documents"] == 0
 
     # WHEN three users chat in a room, with the gateway refusing posts (403) and then answering 410 Gone
-    asyncio.run(scripted_chat(stack, f"metrics{stack.config.function_workers}"))
+    run_chat(stack, f"metrics{stack.config.function_workers}")
     stack.call(stack.metrics.wait_for(expected))
 
     # THEN the JSON endpoint shows the counts CloudWatch would aggregate from the functions' EMF lines
@@ -104,3 +111,29 @@ def test_the_metrics_page_and_the_demo_panel_are_served(metrics_stack):
     # THEN both poll the JSON endpoint through the same script
     assert "metrics.js" in page and "metrics-table" in page
     assert "metrics.js" in demo and 'id="metrics-panel"' in demo
+
+
+@pytest.mark.browser
+def test_the_demo_panel_and_the_metrics_page_count_live_in_a_real_browser(browser, metrics_stack):
+    # GIVEN the demo page and the metrics page open in Chromium, counting from zero
+    stack = metrics_stack
+    get_json(f"{stack.base_url}/_local/metrics.json", "DELETE")
+    demo, page = browser.new_page(viewport={"width": 1280, "height": 900}), browser.new_page(
+        viewport={"width": 1280, "height": 760})
+    demo.goto(stack.demo_url)
+    demo.wait_for_selector("body[data-ready=true]")
+    page.goto(f"{stack.base_url}/_local/metrics")
+    demo.wait_for_selector("#metrics-headline [data-metric=DeliveriesDelivered] .value:text-is('0')")
+    # WHEN the scripted chat runs
+    run_chat(stack, f"browser{stack.config.function_workers}")
+    # THEN both show its counts without a reload (they poll /_local/metrics.json)
+    for name, value in (("DeliveriesDelivered", "2"), ("DeliveriesFailed", "2"), ("DeliveriesGone", "2"),
+                        ("MessagesSent", "3"), ("DuplicateMessages", "1"), ("AuthorizerDenials", "1")):
+        for p in (demo, page):
+            p.wait_for_selector(f"#metrics-headline [data-metric={name}] .value:text-is('{value}')", timeout=15_000)
+    page.wait_for_selector("#metrics-table tr[data-metric=FanoutTimeToLastDelivery]")
+    if stack.config.function_workers and (REPO / "build").is_dir():
+        page.screenshot(path=str(REPO / "build" / "local-metrics.png"))
+        demo.locator("#metrics-panel").screenshot(path=str(REPO / "build" / "demo-metrics-panel.png"))
+    demo.close()
+    page.close()
