@@ -187,3 +187,12 @@ def test_every_line_and_metric_of_a_message_carries_its_id_across_the_fanout_con
     assert data[("FanoutContinuations", (("FunctionName", "wschat-dev-send_message"),))] == [1.0]
     # AND the pool threads that posted logged with the message's keys too (carry_context)
     assert sorted(management.recipients()) == ["c1=", "c2=", "c3="]
+
+
+def test_the_readme_lists_every_metric_the_code_writes():
+    from .conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Metrics, dashboard, logs, traces"):readme.index("## Configuration")]
+    listed = {line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")}
+    assert listed == set(metrics.CATALOG)
