@@ -16,7 +16,8 @@ def lambda_handler(event, context):
         job = fanout.FanoutJob.from_event(event)
     except (ValueError, KeyError, TypeError) as e:
         raise BadRequest(f"not a fan-out continuation event: {e}") from e
-    observe.continuation(job)  # its message id, job and hop on every line and metric from here
+    # its message id, job and hop on every line and metric from here
+    observe.continuation(job.frame.get("messageId"), job.job_id, job.hops)
     todo = checkpoints.resume(job, settings)
     if todo is None:
         return {"statusCode": 200, "resumed": "already finished"}

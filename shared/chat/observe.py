@@ -8,13 +8,22 @@ from the frame it delivers, so the lines and metrics of every invocation a messa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chat import logs, metrics
 from chat.errors import ChatError, RateLimited, Throttled
 
-if TYPE_CHECKING:
-    from chat.fanout import DeliveryReport, FanoutJob
+
+class Deliveries(Protocol):
+    """What a fan-out's report tells (chat.fanout.DeliveryReport), as the metrics read it."""
+
+    delivered: int
+    gone: int
+    failed: int
+    last_delivered_ms: int | None
+
+    @property
+    def continuations(self) -> int: ...
 
 ANSWERS = ((RateLimited, "RateLimited"), (Throttled, "Throttled"))
 
@@ -33,15 +42,15 @@ def duplicate() -> None:
     metrics.count("DuplicateMessages")
 
 
-def continuation(job: FanoutJob) -> None:
+def continuation(message_id: str | None, job_id: str | None, hop: int) -> None:
     """A fan-out worker invocation: the message, the job and the hop it continues."""
-    message(job.frame.get("messageId"))
-    logs.append_keys(fanout_job_id=job.job_id or None, fanout_hop=job.hops)
-    metrics.set_property("fanoutJobId", job.job_id or None)
-    metrics.sample("FanoutHop", job.hops)
+    message(message_id)
+    logs.append_keys(fanout_job_id=job_id or None, fanout_hop=hop)
+    metrics.set_property("fanoutJobId", job_id or None)
+    metrics.sample("FanoutHop", hop)
 
 
-def delivery(report: DeliveryReport, frame: dict[str, Any]) -> None:
+def delivery(report: Deliveries, frame: dict[str, Any]) -> None:
     """Counts what ``report`` holds when the invocation ends (also when it fails half-way)."""
 
     def record() -> None:

@@ -82,19 +82,19 @@ locals {
     for name, fn in var.async_functions : {
       "${name}-failed-events" = {
         namespace  = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", statistic = "Maximum"
-        dimensions = { QueueName = fn.queue_name }, description = "${fn.queue_name}: failed events waiting (inspect, then replay)"
+        dimensions = { QueueName = fn.queue_name }, description = "${fn.queue_name}: failed events waiting (inspect, then replay) >= 1", threshold = 1
       }
       "${name}-async-events-dropped" = {
         namespace  = "AWS/Lambda", metric = "AsyncEventsDropped", statistic = "Sum"
-        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: asynchronous events dropped"
+        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: asynchronous events dropped >= 1", threshold = 1
       }
       "${name}-recursive-invocations-dropped" = {
         namespace  = "AWS/Lambda", metric = "RecursiveInvocationsDropped", statistic = "Sum"
-        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: invocations stopped as a recursive loop"
+        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: invocations stopped as a recursive loop >= 1", threshold = 1
       }
       "${name}-hop-limit" = {
         namespace  = var.metrics_namespace, metric = "FanoutHopLimitReached", statistic = "Sum"
-        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: a fan-out chain reached FANOUT_MAX_HOPS"
+        dimensions = { FunctionName = fn.function_name }, description = "${fn.function_name}: a fan-out chain reached FANOUT_MAX_HOPS >= 1", threshold = 1
       }
     }
   ]...)
@@ -115,7 +115,7 @@ locals {
       "${var.metric_sources.authorizer}-identity-provider-unavailable" = {
         metric      = "AuthorizerDenials", statistic = "Sum", threshold = 1
         dimensions  = { FunctionName = var.function_names[var.metric_sources.authorizer], Reason = "provider_unavailable" }
-        description = "${var.function_names[var.metric_sources.authorizer]}: the identity provider could not be reached (connections refused, failing closed)"
+        description = "${var.function_names[var.metric_sources.authorizer]}: the identity provider could not be reached (connections refused, failing closed) >= 1"
       }
     },
   )
@@ -166,23 +166,30 @@ resource "aws_cloudwatch_metric_alarm" "api" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "async" {
-  for_each = local.async_alarms
+# The asynchronous fan-out's alarms and those on the stack's own metrics: each entry names its metric.
+resource "aws_cloudwatch_metric_alarm" "metric" {
+  for_each = merge(local.async_alarms, local.custom_alarms)
 
   alarm_name          = "${var.name_prefix}-${each.key}"
-  alarm_description   = "${each.value.description} (>= 1 in ${var.period_seconds} s)"
+  alarm_description   = "${each.value.description} (in ${var.period_seconds} s)"
   namespace           = each.value.namespace
   metric_name         = each.value.metric
   dimensions          = each.value.dimensions
-  statistic           = each.value.statistic
+  statistic           = startswith(each.value.statistic, "p") ? null : each.value.statistic
+  extended_statistic  = startswith(each.value.statistic, "p") ? each.value.statistic : null
   period              = var.period_seconds
   evaluation_periods  = 1
-  threshold           = 1
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.async
+  to   = aws_cloudwatch_metric_alarm.metric
 }
 
 resource "aws_cloudwatch_metric_alarm" "dynamodb" {
@@ -197,26 +204,6 @@ resource "aws_cloudwatch_metric_alarm" "dynamodb" {
   period              = var.period_seconds
   evaluation_periods  = 1
   threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "custom" {
-  for_each = local.custom_alarms
-
-  alarm_name          = "${var.name_prefix}-${each.key}"
-  alarm_description   = "${each.value.description} (in ${var.period_seconds} s)"
-  namespace           = var.metrics_namespace
-  metric_name         = each.value.metric
-  dimensions          = each.value.dimensions
-  statistic           = startswith(each.value.statistic, "p") ? null : each.value.statistic
-  extended_statistic  = startswith(each.value.statistic, "p") ? each.value.statistic : null
-  period              = var.period_seconds
-  evaluation_periods  = 1
-  threshold           = each.value.threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions

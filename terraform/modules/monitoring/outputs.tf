@@ -9,8 +9,7 @@ output "alarm_names" {
     [for alarm in aws_cloudwatch_metric_alarm.lambda : alarm.alarm_name],
     [for alarm in aws_cloudwatch_metric_alarm.api : alarm.alarm_name],
     [for alarm in aws_cloudwatch_metric_alarm.dynamodb : alarm.alarm_name],
-    [for alarm in aws_cloudwatch_metric_alarm.async : alarm.alarm_name],
-    [for alarm in aws_cloudwatch_metric_alarm.custom : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.metric : alarm.alarm_name],
     [for alarm in aws_cloudwatch_metric_alarm.failed_deliveries : alarm.alarm_name],
   )
 }
