@@ -106,6 +106,7 @@ locals {
   custom_alarms = merge(
     {
       for name in var.metric_sources.deliverers : "${name}-delivery-latency" => {
+        namespace   = var.metrics_namespace
         metric      = "FanoutTimeToLastDelivery", statistic = "p99", threshold = var.delivery_latency_alarm_ms
         dimensions  = { FunctionName = var.function_names[name] }
         description = "${var.function_names[name]}: p99 time from sentAt to the last delivery >= ${var.delivery_latency_alarm_ms} ms"
@@ -113,6 +114,7 @@ locals {
     },
     {
       "${var.metric_sources.authorizer}-identity-provider-unavailable" = {
+        namespace   = var.metrics_namespace
         metric      = "AuthorizerDenials", statistic = "Sum", threshold = 1
         dimensions  = { FunctionName = var.function_names[var.metric_sources.authorizer], Reason = "provider_unavailable" }
         description = "${var.function_names[var.metric_sources.authorizer]}: the identity provider could not be reached (connections refused, failing closed) >= 1"
