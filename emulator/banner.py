@@ -43,6 +43,7 @@ def banner(*, config: StackConfig, quotas: Quotas, stage: str, base_url: str, ws
         f"      boto3.client('apigatewaymanagementapi', endpoint_url='{management_url}')",
         f"  Lambda Invoke endpoint:  {lambda_url}",
         f"  Demo chat page:          {demo_url}",
+        f"  Metrics (EMF, live):     {base_url}/_local/metrics   (JSON: {base_url}/_local/metrics.json)",
         "  Test token:              python -m emulator token --user u_1"
         + (" --oidc" if local_issuer else "") + f"   (or GET {base_url}/_local/token?user=u_1)",
         f"  DynamoDB:                {dynamodb}",

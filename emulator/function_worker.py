@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from emulator import emf
 from emulator.frames import FrameReader, frame
 from emulator.handlers import FunctionSet
 from manifest import load_manifest
@@ -71,6 +72,7 @@ class WorkerSpec:
     concurrency: int
     function: str = ""  # the one function a sandbox runs
     env: Mapping[str, str] = field(default_factory=dict)  # exactly its environment
+    metrics_socket: str = ""  # where its EMF lines go (emulator/emf.py), outside the function's environment
 
 
 # --- the worker process ------------------------------------------------------------------------
@@ -181,6 +183,7 @@ def enter_sandbox(env: Mapping[str, str]) -> None:
 
 def serve_sandbox(conn: Connection, spec: WorkerSpec) -> None:  # runs in the worker process
     enter_sandbox(spec.env)
+    emf.direct_to(spec.metrics_socket)
     sys.path.insert(0, str(spec.functions_dir / spec.function))  # the task root, first on sys.path as on Lambda
     logging.raiseExceptions = False  # a closed stdout at shutdown must not print tracebacks per log line
     # Ctrl-C reaches the whole process group: the gateway stops this worker (STOP, then terminate).

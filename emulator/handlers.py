@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from emulator import emf
 from manifest import Function, Manifest
 
 log = logging.getLogger("emulator")
@@ -111,7 +112,9 @@ class FunctionSet:
         return dict(self._load_errors)
 
     def call(self, name: str, event: dict[str, Any], request_id: str, deadline: float) -> Any:
-        """Runs one handler synchronously with a Lambda context (on the caller's thread)."""
+        """Runs one handler synchronously with a Lambda context (on the caller's thread); what it prints
+        as EMF reaches the stack's metrics (emulator/emf.py), as CloudWatch Logs reads it on AWS."""
+        emf.capture()
         fn = self.manifest.functions[name]
         context = LambdaContext(fn, function_arn(self.region, self.account_id, name), request_id, deadline,
                                 self._log_stream)

@@ -305,10 +305,11 @@ class WorkerRuntime(LambdaRuntime):
 
 def make_runtime(manifest: Manifest, *, manifest_path: Path, functions_dir: Path, shared_dir: Path, region: str,
                  account_id: str, concurrency: int, faults: FaultInjector, function_workers: int,
-                 environments: Mapping[str, Mapping[str, str]]) -> LambdaRuntime:
+                 environments: Mapping[str, Mapping[str, str]], metrics_socket: str = "") -> LambdaRuntime:
     """The worker runtime with up to ``function_workers`` sandboxes per function, else the thread runtime."""
     if function_workers:
-        spec = WorkerSpec(manifest_path, functions_dir, shared_dir, region, account_id, concurrency)
+        spec = WorkerSpec(manifest_path, functions_dir, shared_dir, region, account_id, concurrency,
+                          metrics_socket=metrics_socket)
         return WorkerRuntime(manifest, spec, workers=function_workers, faults=faults, environments=environments)
     return ThreadRuntime(manifest, functions_dir, shared_dir, region=region, account_id=account_id,
                          concurrency=concurrency, faults=faults)

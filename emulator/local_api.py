@@ -1,5 +1,6 @@
 """Local-only endpoints under /_local (they do not exist on AWS): test tokens, fault injection at
-runtime, stack info, the demo chat page, and in oidc mode the built-in identity provider under
+runtime, stack info, the demo chat page, the functions' metrics (/_local/metrics page, /_local/metrics.json;
+emulator/emf.py), and in oidc mode the built-in identity provider under
 /_local/oidc (discovery, JWKS, token endpoint, key rotation). Refused unless the caller is on
 loopback."""
 
@@ -47,6 +48,9 @@ class LocalApi:
         app.router.add_route("*", "/_local/oidc/token", self.oidc_token)
         app.router.add_post("/_local/oidc/rotate", self.oidc_rotate)
         app.router.add_delete("/_local/oidc/keys/{kid}", self.oidc_retire)
+        app.router.add_get("/_local/metrics", self.metrics_page)
+        app.router.add_get("/_local/metrics.json", self.metrics)
+        app.router.add_delete("/_local/metrics.json", self.reset_metrics)
         app.router.add_get("/_local/demo", self.demo_redirect)
         app.router.add_get("/", self.demo_redirect)
         app.router.add_static("/_local/demo/", STATIC_DIR, show_index=False)
@@ -130,6 +134,17 @@ class LocalApi:
 
     async def info(self, request: web.Request) -> web.Response:
         return web.json_response(self.stack.info())
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """What the functions printed as EMF, aggregated as CloudWatch aggregates it (emulator/emf.py)."""
+        return web.json_response(self.stack.metrics.snapshot())
+
+    async def reset_metrics(self, request: web.Request) -> web.Response:
+        self.stack.metrics.reset()
+        return web.json_response(self.stack.metrics.snapshot())
+
+    async def metrics_page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "metrics.html")
 
     async def demo_redirect(self, request: web.Request) -> web.Response:
         raise web.HTTPFound("/_local/demo/index.html")

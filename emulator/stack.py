@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator import emf
 from emulator.banner import banner
 from emulator.config import StackConfig
 from emulator.dynamodb import EmbeddedDynamoDB, create_tables
@@ -69,6 +70,7 @@ class LocalStack:
         self.issuer: LocalIssuer | None = None  # the built-in OIDC issuer (auth_mode "oidc", no oidc_issuer)
         self._environment = ProcessEnvironment(self.config.shared_dir)  # type: ignore[arg-type]
         self.quotas = self.config.quotas
+        self.metrics = emf.LocalMetrics()  # what the functions print as EMF, counted as CloudWatch does
         self.started = False
 
     @property
@@ -181,8 +183,9 @@ class LocalStack:
                                                   lambda_url=self.lambda_url, dynamodb_endpoint=handler_dynamodb,
                                                   oidc_issuer=self.oidc_issuer_url)
         # The thread runtime's handlers (and the table creation below) read this process's environment;
-        # sandboxes start with their own function's alone.
-        self._environment.apply(env)
+        # sandboxes start with their own function's alone, and are told the metrics socket apart from it.
+        metrics_socket = self.metrics.open()
+        self._environment.apply({**env, emf.SOCKET_VARIABLE: metrics_socket})
         if cfg.create_tables:
             await loop.run_in_executor(None, create_tables, env)
 
@@ -191,7 +194,7 @@ class LocalStack:
                                      functions_dir=cfg.functions_dir, shared_dir=cfg.shared_dir,  # type: ignore[arg-type]
                                      region=cfg.region, account_id=cfg.account_id, concurrency=cfg.concurrency,
                                      faults=self.injector, function_workers=cfg.function_workers,
-                                     environments=self.function_env)
+                                     environments=self.function_env, metrics_socket=metrics_socket)
         await loop.run_in_executor(None, self._runtime.load_all)
         self._runtime.attach(loop)
         self.gateway = Gateway(manifest=manifest, runtime=self._runtime, quotas=quotas, stage=self.stage,
@@ -232,6 +235,8 @@ class LocalStack:
                 await self._dynamodb.stop()
                 self._dynamodb = None
         finally:
+            self.metrics.close()
+            emf.release()
             self._environment.restore()
             self.started = False
             with _active_lock:

@@ -27,6 +27,18 @@ locals {
     jwks_uri        = var.oidc.jwks_uri
     http_timeout_ms = var.oidc.http_timeout_ms
   }
+
+  # Which functions write which of the stack's own metrics (shared/chat/metrics.py), by what the
+  # manifest says they may do.
+  route_functions = distinct([for route in local.manifest.routes : route.function])
+  deliverers      = sort([for name, fn in local.manifest.functions : name if contains(fn.permissions.manageConnections, "POST")])
+  metric_sources = {
+    deliverers         = local.deliverers
+    senders            = [for name in local.deliverers : name if contains(local.route_functions, name)]
+    routes_with_tables = sort([for name in local.route_functions : name if length(local.manifest.functions[name].permissions.dynamodb) > 0])
+    authorizer         = local.manifest.authorizer.function
+    fanout_worker      = local.manifest.fanoutWorker.function
+  }
 }
 
 module "cognito" {
@@ -83,6 +95,7 @@ module "functions" {
   stage_name             = var.stage_name
   log_retention_days     = var.log_retention_days
   log_level              = var.log_level
+  metrics_namespace      = var.metrics_namespace
   function_settings      = var.function_settings
   auth_mode              = var.auth_mode
   token_sources          = var.token_sources
@@ -122,7 +135,10 @@ module "monitoring" {
   source = "./modules/monitoring"
 
   name_prefix            = var.name_prefix
+  region                 = var.region
   function_names         = module.functions.function_names
+  metric_sources         = local.metric_sources
+  metrics_namespace      = var.metrics_namespace
   api_id                 = module.api.api_id
   stage_name             = module.api.stage_name
   table_names            = module.tables.table_names
@@ -133,4 +149,8 @@ module "monitoring" {
   lambda_error_threshold = var.lambda_error_threshold
   api_error_threshold    = var.api_error_threshold
   tags                   = var.tags
+
+  failed_delivery_alarm_percent       = var.failed_delivery_alarm_percent
+  failed_delivery_alarm_minimum_posts = var.failed_delivery_alarm_minimum_posts
+  delivery_latency_alarm_ms           = var.delivery_latency_alarm_ms
 }

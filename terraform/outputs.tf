@@ -38,6 +38,11 @@ output "alarm_topic_arn" {
   value       = module.monitoring.alarm_topic_arn
 }
 
+output "dashboard_url" {
+  description = "Console URL of the stack's CloudWatch dashboard (API, functions, tables, deliveries, fan-out)."
+  value       = module.monitoring.dashboard_url
+}
+
 output "layer_arn" {
   description = "ARN (with version) of the shared layer every function uses."
   value       = module.functions.layer_arn

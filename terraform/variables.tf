@@ -175,6 +175,30 @@ variable "api_error_threshold" {
   default     = 5
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the stack's own metrics (delivery counts, fan-out, denials; see README 'Metrics')."
+  type        = string
+  default     = "wschat"
+}
+
+variable "failed_delivery_alarm_percent" {
+  description = "Failed posts to @connections, in % of a function's posts per 5 minutes, at or above which it alarms."
+  type        = number
+  default     = 5
+}
+
+variable "failed_delivery_alarm_minimum_posts" {
+  description = "Posts per 5 minutes below which the failed-delivery share is not judged."
+  type        = number
+  default     = 20
+}
+
+variable "delivery_latency_alarm_ms" {
+  description = "p99 time from a message's sentAt to its last delivery (ms) at or above which a delivering function alarms."
+  type        = number
+  default     = 10000
+}
+
 variable "build_dir" {
   description = "Directory with functions/<name>.zip and layer.zip (default: <repo>/build, made by `make build`)."
   type        = string

@@ -297,6 +297,8 @@ class Run:
             counted.update(checks.check_tables(stack, TABLE_MODELS))
             counted.update(checks.check_roles(stack))
             counted.update(checks.check_async(stack))
+            counted.update(checks.check_dashboard(stack))
+            counted.update(checks.check_custom_alarms(stack))
             self.facts["checked"] = counted
 
         with self.step("a second plan is empty"):

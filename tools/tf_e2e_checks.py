@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +144,7 @@ def expected_environment(stack: Stack, name: str) -> dict[str, str]:
         "MANAGEMENT_ENDPOINT": stack.outputs["management_endpoint"],
         "FANOUT_FUNCTION_NAME": stack.function_name(stack.manifest["fanoutWorker"]["function"]),
         "LOG_LEVEL": stack.var("log_level", "INFO"),
+        "POWERTOOLS_METRICS_NAMESPACE": stack.var("metrics_namespace", "wschat"),
         # the manifest's custom routes: the actions $default lists
         "CLIENT_ACTIONS": ",".join(sorted(key for key in stack.manifest["routes"] if not key.startswith("$"))),
     }
@@ -325,6 +328,8 @@ def leftovers(client: Callable[[str], Any], prefix: str) -> list[str]:
     left += [f"queue {q}" for q in client("sqs").list_queues().get("QueueUrls", []) if f"/{prefix}" in q]
     left += [f"alarm {a['AlarmName']}" for a in client("cloudwatch").describe_alarms()["MetricAlarms"]
              if a["AlarmName"].startswith(prefix)]
+    left += [f"dashboard {d['DashboardName']}" for d in client("cloudwatch").list_dashboards()["DashboardEntries"]
+             if d["DashboardName"].startswith(prefix)]
     left += [f"topic {t['TopicArn']}" for t in client("sns").list_topics()["Topics"] if f":{prefix}" in t["TopicArn"]]
     kms = client("kms")
     for key in kms.list_keys()["Keys"]:
@@ -352,10 +357,185 @@ def check_async(stack: Stack) -> dict[str, int]:
                f"{name}: failures go to the on-failure destination, not a second DLQ")
         for alarm in ("failed-events", "async-events-dropped", "recursive-invocations-dropped", "hop-limit"):
             expect(f"{stack.prefix}-{name}-{alarm}" in alarms, f"alarm {stack.prefix}-{name}-{alarm} exists")
+        hop_limit = alarms[f"{stack.prefix}-{name}-hop-limit"]
+        equal((hop_limit["Namespace"], hop_limit["MetricName"], hop_limit["Dimensions"]),
+              (stack.var("metrics_namespace", "wschat"), "FanoutHopLimitReached",
+               [{"Name": "FunctionName", "Value": function}]), f"{name} hop-limit alarm (the worker's EMF metric)")
         filters = logs.describe_metric_filters(logGroupName=f"/aws/lambda/{function}")["metricFilters"]
-        equal([f["metricTransformations"][0]["metricName"] for f in filters], ["FanoutHopLimitReached"],
-              f"{name} hop-limit metric filter")
+        equal(filters, [], f"{name} log metric filters (the EMF metric replaced the hop-limit filter)")
     for name, fn in functions.items():
         loop = lam.get_function_recursion_config(FunctionName=stack.function_name(name))["RecursiveLoop"]
         equal(loop, "Allow" if name in fn["permissions"]["invoke"] else "Terminate", f"{name} recursive loop")
     return {"async_functions": len(async_targets), "alarms": len(alarms)}
+
+
+# ---- Dashboard and the alarms on the stack's own metrics -----------------------------------------
+
+# What AWS publishes that the dashboard may chart: namespace -> (metric names, dimension names).
+AWS_METRICS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "AWS/ApiGateway": (frozenset({"ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError",
+                                  "IntegrationLatency"}), frozenset({"ApiId", "Stage"})),
+    "AWS/Lambda": (frozenset({"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}),
+                   frozenset({"FunctionName"})),
+    "AWS/DynamoDB": (frozenset({"ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents",
+                                "WriteThrottleEvents"}), frozenset({"TableName"})),
+    "AWS/SQS": (frozenset({"ApproximateNumberOfMessagesVisible"}), frozenset({"QueueName"})),
+}
+GRID_COLUMNS = 24
+STATISTIC = re.compile(r"^(Sum|Average|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d+)?)$")
+
+
+def metric_emitters(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """Which manifest functions write the metrics of each chat.metrics role, from what the manifest lets
+    them do (the code's view: a function that may POST to @connections delivers, and so on)."""
+    from chat import metrics
+
+    functions = manifest["functions"]
+    routed = {route["function"] for route in manifest["routes"].values()}
+    deliverers = sorted(n for n, f in functions.items() if "POST" in f["permissions"]["manageConnections"])
+    return {
+        metrics.DELIVERERS: deliverers,
+        metrics.SENDERS: [n for n in deliverers if n in routed],
+        metrics.ROUTES_WITH_TABLES: sorted(n for n in routed if functions[n]["permissions"]["dynamodb"]),
+        metrics.AUTHORIZER: [manifest["authorizer"]["function"]],
+        metrics.FANOUT_WORKER: [manifest["fanoutWorker"]["function"]],
+    }
+
+
+def expected_custom_metrics(stack: Stack) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Every (metric, dimensions) the code writes on this stack: chat.metrics.CATALOG x its emitters x its
+    breakdown values."""
+    from chat import metrics
+
+    emitters = metric_emitters(stack.manifest)
+    out = set()
+    for m in metrics.CATALOG.values():
+        for name in emitters[m.emitted_by]:
+            for value in m.values or (None,):
+                dims = {"FunctionName": stack.function_name(name), **({m.breakdown: value} if m.breakdown else {})}
+                out.add((m.name, tuple(sorted(dims.items()))))
+    return out
+
+
+def dashboard_metrics(body: dict[str, Any], region: str) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """Checks the dashboard body's structure (CloudWatch's dashboard body: a grid of 24 columns, metric
+    widgets with a region and rows [namespace, name, dim, value, ..., {options}] or expressions over the
+    widget's ids); returns every (namespace, metric, dimensions) it charts."""
+    widgets = body.get("widgets")
+    expect(isinstance(widgets, list) and widgets, "dashboard body has widgets")
+    charted = []
+    for n, widget in enumerate(widgets):
+        where = f"widget {n} ({widget.get('properties', {}).get('title', widget.get('type'))})"
+        expect(widget.get("type") in ("metric", "text"), f"{where}: type {widget.get('type')!r}")
+        x, y, width, height = (widget.get(k) for k in ("x", "y", "width", "height"))
+        expect(all(isinstance(v, int) for v in (x, y, width, height)), f"{where}: integer x, y, width, height")
+        expect(0 <= x and 1 <= width and x + width <= GRID_COLUMNS and y >= 0 and 1 <= height <= 1000,
+               f"{where}: inside the {GRID_COLUMNS}-column grid")
+        props = widget.get("properties") or {}
+        if widget["type"] == "text":
+            expect(isinstance(props.get("markdown"), str), f"{where}: markdown")
+            continue
+        equal(props.get("region"), region, f"{where} region")
+        rows = props.get("metrics")
+        expect(isinstance(rows, list) and rows, f"{where}: metrics")
+        ids = {row[-1]["id"] for row in rows if isinstance(row[-1], dict) and "id" in row[-1]}
+        for row in rows:
+            options = row[-1] if isinstance(row[-1], dict) else {}
+            if "expression" in options:
+                expect(len(row) == 1, f"{where}: an expression row holds only its options")
+                used = set(re.findall(r"\b[a-z][A-Za-z0-9_]*\b", options["expression"])) - {"IF", "FILL"}
+                expect(used <= ids, f"{where}: expression {options['expression']!r} uses unknown ids {used - ids}")
+                continue
+            names = row[:-1] if options else row
+            expect(len(names) >= 2 and len(names) % 2 == 0 and all(isinstance(v, str) and v for v in names)
+                   and names[0] != ".", f"{where}: row {row} is [namespace, name, (dimension, value)...]")
+            stat = options.get("stat", props.get("stat"))
+            expect(isinstance(stat, str) and STATISTIC.match(stat) is not None, f"{where}: statistic {stat!r}")
+            dims = tuple(sorted(zip(names[2::2], names[3::2], strict=True)))
+            charted.append((names[0], names[1], dims))
+    return charted
+
+
+def check_dashboard(stack: Stack) -> dict[str, int]:
+    """The dashboard exists, is well-formed, and charts only metrics the code writes (chat.metrics) or AWS
+    publishes, for resources of this stack; every metric of the catalogue is on it."""
+    from chat import metrics
+
+    cloudwatch = stack.client("cloudwatch")
+    name = stack.prefix
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
+    equal(stack.outputs["dashboard_url"],
+          f"https://{stack.region}.console.aws.amazon.com/cloudwatch/home?region={stack.region}"
+          f"#dashboards/dashboard/{name}", "dashboard_url output")
+    namespace = stack.var("metrics_namespace", "wschat")
+    functions = {stack.function_name(n) for n in stack.manifest["functions"]}
+    resources = {
+        "ApiId": {stack.outputs["api_id"]}, "Stage": {stack.stage}, "FunctionName": functions,
+        "TableName": set(stack.outputs["table_names"].values()),
+        "QueueName": {f"{stack.function_name(n)}-dlq" for n in stack.outputs["dead_letter_queue_urls"]},
+    }
+    expected_custom = expected_custom_metrics(stack)
+    custom, published = set(), set()
+    for ns, metric, dims in dashboard_metrics(body, stack.region):
+        if ns == namespace:
+            expect((metric, dims) in expected_custom,
+                   f"dashboard charts {metric} {dict(dims)}, which the code never writes (chat.metrics.CATALOG)")
+            custom.add((metric, dims))
+            continue
+        expect(ns in AWS_METRICS, f"dashboard charts namespace {ns!r}: neither {namespace!r} nor a known AWS one")
+        names, dimension_names = AWS_METRICS[ns]
+        expect(metric in names, f"dashboard charts {ns} {metric}, which is not a metric it publishes here")
+        equal({k for k, _ in dims}, set(dimension_names), f"dimensions of {ns} {metric}")
+        for key, value in dims:
+            expect(value in resources[key], f"dashboard charts {ns} {metric} for {key}={value}, not of this stack")
+        published.add((ns, metric, dims))
+    missing = expected_custom - custom
+    expect(not missing, f"metrics the code writes missing from the dashboard: {sorted(missing)}")
+    for ns, (names, _) in AWS_METRICS.items():
+        for metric in names:
+            charted = {dims for n, m, dims in published if (n, m) == (ns, metric)}
+            key = next(iter(AWS_METRICS[ns][1])) if len(AWS_METRICS[ns][1]) == 1 else None
+            wanted = len(resources[key]) if key else 1
+            equal(len(charted), wanted, f"{ns} {metric}: charted for every resource")
+    equal({m.name for m in metrics.CATALOG.values()}, {m for m, _ in custom}, "catalogue metrics on the dashboard")
+    return {"dashboard_metrics": len(custom) + len(published)}
+
+
+def check_custom_alarms(stack: Stack) -> dict[str, int]:
+    """Alarms on the stack's own metrics: the failed-delivery share and the p99 delivery time per deliverer,
+    the identity provider unreachable for the authorizer; each on a metric the code writes."""
+    cloudwatch = stack.client("cloudwatch")
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix=stack.prefix)["MetricAlarms"]}
+    namespace = stack.var("metrics_namespace", "wschat")
+    expected_custom = expected_custom_metrics(stack)
+    emitters = metric_emitters(stack.manifest)
+    from chat import metrics
+
+    checked = 0
+    for name in emitters[metrics.DELIVERERS]:
+        function = stack.function_name(name)
+        rate = alarms.get(f"{stack.prefix}-{name}-failed-deliveries")
+        expect(rate is not None, f"failed-delivery alarm of {name}")
+        queries = {q["Id"]: q for q in rate["Metrics"]}
+        expect(rate["Threshold"] == float(stack.var("failed_delivery_alarm_percent", 5)), f"{name} failed % threshold")
+        expect(queries["rate"].get("ReturnData") is True and "100 * f" in queries["rate"]["Expression"],
+               f"{name} failed-delivery expression: {queries['rate']}")
+        for qid, metric in (("d", "DeliveriesDelivered"), ("g", "DeliveriesGone"), ("f", "DeliveriesFailed")):
+            stat = queries[qid]["MetricStat"]
+            dims = tuple(sorted((d["Name"], d["Value"]) for d in stat["Metric"]["Dimensions"]))
+            equal((stat["Metric"]["Namespace"], stat["Metric"]["MetricName"], stat["Stat"]),
+                  (namespace, metric, "Sum"), f"{name} failed-delivery query {qid}")
+            expect((metric, dims) in expected_custom, f"{name} failed-delivery query {qid} on a written metric")
+        latency = alarms.get(f"{stack.prefix}-{name}-delivery-latency")
+        expect(latency is not None, f"delivery-latency alarm of {name}")
+        equal((latency["Namespace"], latency["MetricName"], latency.get("ExtendedStatistic"), latency["Dimensions"]),
+              (namespace, "FanoutTimeToLastDelivery", "p99", [{"Name": "FunctionName", "Value": function}]),
+              f"{name} delivery-latency alarm")
+        checked += 2
+    authorizer = emitters[metrics.AUTHORIZER][0]
+    idp = alarms.get(f"{stack.prefix}-{authorizer}-identity-provider-unavailable")
+    expect(idp is not None, "identity-provider-unavailable alarm")
+    dims = tuple(sorted((d["Name"], d["Value"]) for d in idp["Dimensions"]))
+    expect((idp["MetricName"], dims) in expected_custom and idp["Namespace"] == namespace,
+           f"identity-provider alarm on a written metric: {idp['MetricName']} {dims}")
+    return {"custom_alarms": checked + 1}

@@ -3,7 +3,7 @@
 Invoked asynchronously; resumes from its checkpoint when Lambda retries it after a crash.
 """
 
-from chat import checkpoints, fanout
+from chat import checkpoints, fanout, observe
 from chat.config import get_settings
 from chat.errors import BadRequest
 from chat.init_phase import prepare
@@ -17,6 +17,8 @@ def lambda_handler(event, context):
         job = fanout.FanoutJob.from_event(event)
     except (ValueError, KeyError, TypeError) as e:
         raise BadRequest(f"not a fan-out continuation event: {e}") from e
+    # its message id, job and hop on every line and metric from here
+    observe.continuation(job.frame.get("messageId"), job.job_id, job.hops)
     todo = checkpoints.resume(job, settings)
     if todo is None:
         return {"statusCode": 200, "resumed": "already finished"}

@@ -71,7 +71,7 @@ def verify(token: str, secret: str, settings: Settings) -> str:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], leeway=TOKEN_LEEWAY_SECONDS, options=options,
                             issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     except jwt.ExpiredSignatureError as e:
-        raise InvalidToken("token expired") from e
+        raise InvalidToken("token expired", reason="expired_token") from e
     except jwt.InvalidTokenError as e:
         raise InvalidToken(f"token rejected: {type(e).__name__}") from e
     user = claims.get("sub")
@@ -110,7 +110,8 @@ def token_from(event: Mapping[str, Any], sources: tuple[str, ...] = TOKEN_SOURCE
         found += [p.removeprefix(TOKEN_SUBPROTOCOL_PREFIX) for p in offered_subprotocols(event)
                   if p.startswith(TOKEN_SUBPROTOCOL_PREFIX) and len(p) > len(TOKEN_SUBPROTOCOL_PREFIX)]
     if len(found) > 1:
-        raise InvalidToken("more than one token: send it either in ?token= or in Sec-WebSocket-Protocol")
+        raise InvalidToken("more than one token: send it either in ?token= or in Sec-WebSocket-Protocol",
+                           reason="two_tokens")
     return found[0] if found else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -61,7 +62,10 @@ OPTIONAL = {
     "OIDC_JWKS_MIN_REFRESH_SECONDS": "oidc: at most one JWKS fetch per this many seconds, even for unknown kids (default 10)",
     "OIDC_HTTP_TIMEOUT_MS": "oidc: time budget for discovery + JWKS fetches; past it the authorizer fails closed",
     "LOG_LEVEL": "DEBUG/INFO/WARNING/ERROR",
+    "POWERTOOLS_METRICS_NAMESPACE": "CloudWatch namespace of the stack's own metrics (chat.metrics; default wschat)",
 }
+# CloudWatch's namespace rule (as terraform's metrics_namespace validation): AWS/ is AWS's own
+METRICS_NAMESPACE = re.compile(r"^[A-Za-z0-9./#:_-]{1,255}$")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Settings:
     oidc_jwks_min_refresh_seconds: int = 10
     oidc_http_timeout_ms: int = 2000
     log_level: str = "INFO"
+    metrics_namespace: str = "wschat"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -154,6 +159,7 @@ class Settings:
                                                cls.oidc_jwks_min_refresh_seconds, 1, 3600),
             oidc_http_timeout_ms=_int(env, "OIDC_HTTP_TIMEOUT_MS", cls.oidc_http_timeout_ms, 100, 20_000),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            metrics_namespace=_metrics_namespace(env),
         )
 
     def require_region(self) -> str:
@@ -179,6 +185,14 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | 
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise ConfigurationError(f"{name} must be {bound}, got {value}")
     return value
+
+
+def _metrics_namespace(env: Mapping[str, str]) -> str:
+    raw = env.get("POWERTOOLS_METRICS_NAMESPACE") or Settings.metrics_namespace
+    if not METRICS_NAMESPACE.match(raw) or raw.startswith("AWS/"):
+        raise ConfigurationError("POWERTOOLS_METRICS_NAMESPACE must be 1-255 of A-Z a-z 0-9 . / # : _ -, "
+                                 f"not starting with AWS/; got {raw!r}")
+    return raw
 
 
 def _names(env: Mapping[str, str], name: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:

@@ -106,11 +106,16 @@ class Unauthorized(ChatError):
 
 
 class InvalidToken(ChatError):
-    """Authorizer: token present but forged, expired or otherwise invalid."""
+    """Authorizer: token present but forged, expired or otherwise invalid. ``reason`` is the closed-set
+    label the authorizer's denial metric counts it under (chat.metrics.DENIAL_REASONS)."""
 
     code = "INVALID_TOKEN"
     status = 403
     meaning = None
+
+    def __init__(self, message: str, *, reason: str = "invalid_token"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class IdentityProviderUnavailable(ChatError):

@@ -16,7 +16,8 @@
   10 invocations in parallel instead of one after the other. Pages are disjoint, so nobody gets
   the frame twice; each continuation checkpoints like any other.
 - Hop cap: every hand-off is one hop further down its chain; a hand-off beyond FANOUT_MAX_HOPS
-  raises FanoutHopLimit instead ("fan-out hop limit reached" in the log, a metric filter counts it),
+  raises FanoutHopLimit instead ("fan-out hop limit reached" in the log, and the metric
+  FanoutHopLimitReached),
   so a runaway self-invoking chain stops; the failed invocation's event (the unfinished job) goes to
   the function's on-failure destination, where it can be inspected and replayed. Lambda's own
   recursive-loop detection would stop a Lambda->Lambda chain after about 16 invocations and drop
@@ -39,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chat import registry
+from chat import observe, registry
 from chat.clients import lambda_client
 from chat.config import Settings
 from chat.errors import (
@@ -50,7 +51,7 @@ from chat.errors import (
     PayloadTooLarge,
     Throttled,
 )
-from chat.logs import get_logger, log_event
+from chat.logs import carry_context, get_logger, log_event
 from chat.management import Connections
 
 log = get_logger("chat.fanout")
@@ -138,9 +139,18 @@ class DeliveryReport:
     items_read: int = 0
     continued: bool = False
     scattered: int = 0  # pages handed to parallel continuations
+    handed_off: bool = False  # the rest handed to a continuation when time ran short
+    last_delivered_ms: int | None = None  # epoch ms of the last accepted post
 
     def add(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
+        if outcome == DELIVERED:
+            self.last_delivered_ms = int(time.time() * 1000)
+
+    @property
+    def continuations(self) -> int:
+        """Continuation invocations this one started."""
+        return self.scattered + self.handed_off
 
     def as_frame(self) -> dict[str, Any]:
         return {"delivered": self.delivered, "gone": self.gone, "failed": self.failed,
@@ -194,14 +204,17 @@ def run(job: FanoutJob, settings: Settings, remaining_ms: RemainingMs | None = N
     exclude = set(job.exclude)
     chunk = settings.fanout_concurrency * 4
     report = DeliveryReport()
+    observe.delivery(report, job.frame)
     segments = list(job.segments)
     cursor, pending = job.cursor, list(job.pending)
 
     def out_of_time() -> bool:
         return remaining_ms is not None and remaining_ms() < settings.fanout_time_margin_ms
 
+    post = carry_context(lambda cid: post_with_retry(connections, cid, data, policy))  # the log keys too
+
     def deliver(pool: ThreadPoolExecutor, ids: list[str]) -> None:
-        for outcome in pool.map(lambda cid: post_with_retry(connections, cid, data, policy), ids):
+        for outcome in pool.map(post, ids):
             report.add(outcome)
 
     if scatter:
@@ -250,7 +263,7 @@ def _handed_off(job: FanoutJob, segments: list[Segment], cursor: registry.Cursor
                 hand_off: Callable[[FanoutJob, Settings], None]) -> DeliveryReport:
     rest = _continuation(job, segments, cursor, pending, settings)
     hand_off(rest, settings)
-    report.continued = True
+    report.continued = report.handed_off = True
     log_event(log, 20, "fan-out handed off", pending=len(pending), segments_left=len(segments),
               hops=rest.hops, delivered=report.delivered)
     return report
@@ -269,6 +282,7 @@ def _continuation(job: FanoutJob, segments: list[Segment], cursor: registry.Curs
         log_event(log, 40, "fan-out hop limit reached", hops=job.hops, max_hops=settings.fanout_max_hops,
                   message_id=job.frame.get("messageId"), pending=len(pending), segments_left=len(segments),
                   job_id=job.job_id)
+        observe.hop_limit_reached()
         raise FanoutHopLimit(f"fan-out {job.job_id or '(first invocation)'} would take hop {job.hops + 1}, "
                              f"over FANOUT_MAX_HOPS={settings.fanout_max_hops}")
     rest = _rest(job, segments, cursor, pending)

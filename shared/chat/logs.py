@@ -1,47 +1,51 @@
-"""Structured JSON logs, one event per line, with connection_id/route/request_id fields.
+"""Structured JSON logs through Powertools for AWS Lambda's ``Logger``: one JSON object per line with
+``level``, ``location``, ``message``, ``timestamp`` (RFC 3339, UTC), ``service``, ``logger``, the
+invocation's keys (``route``, ``connection_id``, ``request_id``, ``function``, and ``message_id`` once the
+invocation works on a message), the call's own fields, and ``xray_trace_id`` when Lambda traces it.
 
-Tokens and message bodies must never be logged: :class:`RedactingFilter` drops any field whose
-name says it could hold one, as a second line of defence behind the call sites.
+Tokens and message bodies must never be logged: :class:`RedactingFormatter` replaces the value of every
+key whose name says it could hold one (at any depth, wherever it came from: a call's fields or the
+invocation's keys), as a second line of defence behind the call sites.
+
+The invocation's keys are Powertools' thread-safe keys (a context variable), so invocations running side
+by side in one process (the local emulator's handler threads) never see each other's. Threads an
+invocation starts get them through :func:`carry_context`.
 """
 
 from __future__ import annotations
 
-import contextvars
-import json
+import functools
 import logging
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+SERVICE = "wschat"
+REDACTED = "[redacted]"
 _SECRET_FIELDS = frozenset({"token", "text", "body", "authorization", "jwt", "secret", "password", "data"})
-_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "chat_log_context", default=None
-)
+# LogRecord's own attributes: a field with one of these names would be refused by logging (KeyError)
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+T = TypeVar("T")
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "timestamp": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update(_context.get() or {})
-        fields = getattr(record, "fields", None)
-        if fields:
-            entry.update(fields)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+def redact(value: Any) -> Any:
+    """``value`` with every secret-named key's value replaced, in nested objects and lists too."""
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in _SECRET_FIELDS else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
 
 
-class RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        fields = getattr(record, "fields", None)
-        if fields:
-            record.fields = {k: ("[redacted]" if k.lower() in _SECRET_FIELDS else v) for k, v in fields.items()}
-        return True
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, redacting secret-named keys of the finished log object."""
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        return super().serialize(redact(log))
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -59,41 +63,87 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
-_configured = False
+@functools.cache
+def powertools_logger() -> Logger:
+    """The one Powertools Logger of the package (configured on first use)."""
+    logger = Logger(service=SERVICE, level=logging.INFO, logger_handler=_StdoutHandler(),
+                    logger_formatter=RedactingFormatter(utc=True, use_rfc3339=True, serialize_stacktrace=False))
+    # One line per event: never also through the root logger's handlers (Lambda's, or a host process's
+    # added after Powertools filtered the ones it found).
+    logging.getLogger(SERVICE).propagate = False
+    return logger
 
 
-def get_logger(name: str = "chat") -> logging.Logger:
-    """The package logger, configured on first use (Lambda's root handler is replaced)."""
-    global _configured
-    logger = logging.getLogger("chat")
-    if not _configured:
-        handler = _StdoutHandler()
-        handler.setFormatter(JsonFormatter())
-        handler.addFilter(RedactingFilter())
-        logger.handlers[:] = [handler]
-        logger.propagate = False
-        logger.setLevel(logging.INFO)
-        _configured = True
-    return logger if name == "chat" else logger.getChild(name.removeprefix("chat."))
+class ChatLogger:
+    """A named view of the package logger: every line says which module logged it (``logger``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def log(self, level: int, message: str, *, exc_info: Any = None, stacklevel: int = 2, **fields: Any) -> None:
+        extra = {("field_" + k if k in _RECORD_ATTRIBUTES else k): v for k, v in fields.items()}
+        powertools_logger().log(level, message, exc_info=exc_info, stacklevel=stacklevel,
+                                extra={"logger": self.name, **extra})
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        return powertools_logger().isEnabledFor(level)
+
+    def exception(self, message: str, extra: dict[str, Any] | None = None, **fields: Any) -> None:
+        """An ERROR line with the exception being handled (``extra={"fields": {...}}`` as logging takes it)."""
+        self.log(logging.ERROR, message, exc_info=True, stacklevel=3, **((extra or {}).get("fields") or {}), **fields)
+
+
+def get_logger(name: str = "chat") -> ChatLogger:
+    return ChatLogger(name)
+
+
+def log_event(logger: ChatLogger, level: int, message: str, **fields: Any) -> None:
+    logger.log(level, message, stacklevel=3, **fields)
 
 
 def set_level(level: str) -> None:
-    logger = get_logger()
-    if logging.getLevelName(logger.level) != level:  # setLevel clears every logger's cache: not per call
+    logger = powertools_logger()
+    if logging.getLevelName(logger.log_level) != level:  # setLevel clears every logger's cache: not per call
         logger.setLevel(level)
 
 
-def bind_context(**fields: Any) -> contextvars.Token:
-    """Adds fields (route, connection_id, request_id, function) to every log line of this request."""
-    return _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
+# ---- the invocation's keys ------------------------------------------------------------------------
+
+def start_invocation(**keys: Any) -> None:
+    """Forgets the previous invocation's keys (this thread's) and sets these (None values left out)."""
+    logger = powertools_logger()
+    logger.thread_safe_clear_keys()
+    append_keys(**keys)
 
 
-def reset_context(token: contextvars.Token) -> None:
-    _context.reset(token)
+def append_keys(**keys: Any) -> None:
+    """Adds keys to every later line of this invocation (e.g. ``message_id`` once it is known)."""
+    present = {k: v for k, v in keys.items() if v is not None}
+    if present:
+        powertools_logger().thread_safe_append_keys(**present)
 
 
-def log_event(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
-    logger.log(level, message, extra={"fields": fields})
+def current_keys() -> dict[str, Any]:
+    return dict(powertools_logger().thread_safe_get_current_keys())
+
+
+def end_invocation() -> None:
+    powertools_logger().thread_safe_clear_keys()
+
+
+def carry_context(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` running with the keys this thread has now: for the threads an invocation starts (a
+    thread starts without its creator's context variables)."""
+    keys = current_keys()
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        start_invocation(**keys)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            end_invocation()
+
+    return run
 
 
 class Stopwatch:

@@ -18,7 +18,7 @@ from typing import Any
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chat import fanout, registry
+from chat import fanout, observe, registry
 from chat.config import Settings
 from chat.errors import NotFound, Throttled
 from chat.events import Caller
@@ -166,6 +166,8 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
                     pending=audience.pending, cursor=audience.cursor)
     if client_message_id is None:
         message.save()
+        observe.message(message.messageId)
+        observe.sent(kind)
         return Outcome(message.messageId, duplicate=False, delivery=_fan_out(job, settings, remaining_ms))
     dedup = MessageDedup(f"dedup#{sender}", client_message_id,
                          originalConversationId=message.conversationId,
@@ -173,8 +175,12 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
                          leaseUntil=sent_at + DELIVERY_LEASE_MS,
                          expiresAt=now + timedelta(seconds=settings.idempotency_ttl_seconds))
     if _save_once(message, dedup):
+        observe.message(message.messageId)
+        observe.sent(kind)
         return Outcome(message.messageId, duplicate=False, delivery=_deliver_once(dedup, job, remaining_ms))
     existing = MessageDedup.get(dedup.conversationId, dedup.messageId, consistent_read=True)
+    observe.message(existing.originalMessageId)  # the repeat is the original message
+    observe.duplicate()
     if not _claim_redelivery(existing, sent_at):
         # Delivered: nothing to do. Still delivering: that invocation may have died (its lease tells
         # when a repeat may take the delivery over), so the sender learns when to resend to be sure.

@@ -126,7 +126,7 @@ class OidcVerifier:
             claims = jwt.decode(token, key.key, algorithms=[alg], issuer=self.issuer, leeway=TOKEN_LEEWAY_SECONDS,
                                 options={"require": ["exp", "iss"], "verify_aud": False})
         except jwt.ExpiredSignatureError as e:
-            raise InvalidToken("token expired") from e
+            raise InvalidToken("token expired", reason="expired_token") from e
         except jwt.InvalidTokenError as e:
             raise InvalidToken(f"token rejected: {type(e).__name__}") from e
         self._check_audience(claims)

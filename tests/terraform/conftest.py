@@ -142,7 +142,12 @@ MODULE_VARS = {
     "functions": FUNCTIONS_VARS,
     "websocket_api": API_VARS,
     "monitoring": {"name_prefix": "wschat-test", "function_names": API_VARS["function_names"], "api_id": API_ID,
-                   "stage_name": "dev", "table_names": TABLE_NAMES},
+                   "stage_name": "dev", "table_names": TABLE_NAMES, "region": REGION,
+                   "metric_sources": {"deliverers": ["broadcast", "fanout", "send_message"],
+                                      "senders": ["broadcast", "send_message"],
+                                      "routes_with_tables": ["broadcast", "connect", "disconnect", "get_history",
+                                                             "join_room", "leave_room", "ping", "send_message"],
+                                      "authorizer": "authorizer", "fanout_worker": "fanout"}},
     "dynamodb": {"name_prefix": "wschat-test"},
     "cognito": {"name_prefix": "wschat-test", "region": REGION},
 }

@@ -159,7 +159,7 @@ def test_an_unreachable_identity_provider_fails_closed_with_a_clear_log_line(env
         with pytest.raises(IdentityProviderUnavailable):
             authorize(token)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    failure = [e for e in lines if e["message"] == "identity provider unavailable: failing closed"]
+    failure = [e for e in lines if e.get("message") == "identity provider unavailable: failing closed"]
     assert failure and failure[0]["level"] == "ERROR" and "ConnectionRefusedError" in failure[0]["reason"]
     assert all(token not in json.dumps(e) for e in lines)
 

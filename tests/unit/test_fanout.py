@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from chat import fanout, registry
+from chat import fanout, metrics, registry
 from chat.config import get_settings
 from chat.fanout import FanoutJob, RetryPolicy, Segment
 from chat.models import Connection
@@ -133,7 +133,7 @@ def test_connection_rows_written_by_connect_carry_a_shard(aws):
     assert 0 <= Connection.get("c1=").shard < get_settings().broadcast_shards
 
 
-def test_a_hand_off_beyond_the_hop_cap_stops_the_chain_and_says_so(aws, management, handed_off, env, caplog):
+def test_a_hand_off_beyond_the_hop_cap_stops_the_chain_and_says_so(aws, management, handed_off, env, capsys):
     # GIVEN a continuation already at FANOUT_MAX_HOPS that runs out of time with work left
     from chat.errors import FanoutHopLimit
 
@@ -144,13 +144,18 @@ def test_a_hand_off_beyond_the_hop_cap_stops_the_chain_and_says_so(aws, manageme
 
     # WHEN it would hand the rest on / THEN it refuses: the invocation fails (its event goes to the
     # on-failure destination), nothing is handed on, and the log names the message and the hop
-    with pytest.raises(FanoutHopLimit, match="hop 4, over FANOUT_MAX_HOPS=3"):
+    with pytest.raises(FanoutHopLimit, match="hop 4, over FANOUT_MAX_HOPS=3"), \
+            metrics.invocation("wschat-test-fanout", "wschat"):
         fanout.run(at_cap, get_settings(), remaining_ms=lambda: 0, policy=NO_SLEEP)
     assert handed_off == [] and management.recipients() == []
-    [record] = [r for r in caplog.records if r.getMessage() == "fan-out hop limit reached"]
-    assert record.levelname == "ERROR"
-    assert record.fields == {"hops": 3, "max_hops": 3, "message_id": None, "pending": 0, "segments_left": 1,
-                             "job_id": "j3"}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [entry] = [e for e in lines if e.get("message") == "fan-out hop limit reached"]
+    assert entry["level"] == "ERROR"
+    assert {k: entry.get(k) for k in ("hops", "max_hops", "pending", "segments_left", "job_id")} == \
+        {"hops": 3, "max_hops": 3, "pending": 0, "segments_left": 1, "job_id": "j3"}
+    # AND the metric the hop-limit alarm watches counts it, once (what the log metric filter counted before)
+    [emf] = [e for e in lines if "FanoutHopLimitReached" in e]
+    assert (emf["FanoutHopLimitReached"], emf["FunctionName"]) == ([1.0], "wschat-test-fanout")
 
 
 def test_a_hand_off_within_the_hop_cap_goes_on_one_hop_further(aws, management, handed_off, env):

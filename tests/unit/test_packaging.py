@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -66,11 +67,19 @@ def test_layer_has_the_shared_package_and_pynamodb_but_not_boto3(out):
         names = archive.namelist()
     assert "python/chat/registry.py" in names and "python/pynamodb/models.py" in names
     assert "python/jwt/api_jwt.py" in names
-    assert not any(n.startswith(("python/boto3/", "python/botocore/")) for n in names)
+    assert "python/aws_lambda_powertools/metrics/provider/cloudwatch_emf/cloudwatch.py" in names
+    assert not any(n.startswith(("python/boto3/", "python/botocore/", "python/jmespath/")) for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     bare = [n.rstrip("/") for n in names]
     assert bare == sorted(bare)
     assert build.build_layer()[1] == digest
+
+
+def test_layer_pins_are_the_versions_the_tests_and_the_local_stack_run_with():
+    # GIVEN requirements/layer.txt / THEN every pin is the one dev.txt installs (what every test runs)
+    dev = {line.strip().lower().replace("-", "_") for line in (ROOT / "requirements" / "dev.txt").read_text().splitlines()}
+    pins = [req.lower().replace("-", "_") for req in build.layer_requirements()]
+    assert pins and [p for p in pins if p not in dev] == []
 
 
 def test_unknown_function_is_refused_with_the_known_names(capsys):
@@ -173,6 +182,17 @@ def python312() -> str | None:
     return None
 
 
+def lambda_runtime_stand_in(target: Path) -> Path:
+    """What the python3.12 runtime has besides the stdlib that the layer relies on without shipping it:
+    jmespath (a botocore dependency, imported by Powertools)."""
+    import shutil
+
+    import jmespath
+
+    shutil.copytree(Path(jmespath.__file__).parent, target / "jmespath")
+    return target
+
+
 def test_the_x86_64_crypto_layer_verifies_rs256_tokens_on_python_312(crypto_out, tmp_path):
     # GIVEN python3.12 (Lambda's runtime version) with only the stdlib, the shared layer and the crypto
     # layer on its path, as Lambda lays out /opt/python (arm64 cannot run here: checked by ELF above)
@@ -186,6 +206,7 @@ def test_the_x86_64_crypto_layer_verifies_rs256_tokens_on_python_312(crypto_out,
     for path in (build.build_layer()[0], build.build_crypto_layer("x86_64")[0]):
         with zipfile.ZipFile(path) as archive:
             archive.extractall(tmp_path / "opt")
+    runtime = lambda_runtime_stand_in(tmp_path / "var" / "runtime")
     from emulator.oidc_issuer import LocalIssuer
 
     issuer = LocalIssuer("https://idp.example.com", "app")
@@ -193,7 +214,7 @@ def test_the_x86_64_crypto_layer_verifies_rs256_tokens_on_python_312(crypto_out,
                  issuer.discovery("https://idp.example.com/jwks.json"), "https://idp.example.com/jwks.json": issuer.jwks()}
     code = (
         "import json, sys\n"
-        f"sys.path[:0] = [{str(tmp_path / 'opt' / 'python')!r}]\n"
+        f"sys.path[:0] = [{str(tmp_path / 'opt' / 'python')!r}, {str(runtime)!r}]\n"
         "import cryptography, jwt\n"
         "from chat.config import Settings\n"
         "from chat.oidc import OidcVerifier\n"

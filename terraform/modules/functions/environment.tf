@@ -10,6 +10,8 @@ locals {
     FANOUT_FUNCTION_NAME = local.function_names[var.fanout_function]
     CLIENT_ACTIONS       = join(",", sort(var.client_actions))
     LOG_LEVEL            = var.log_level
+    # the stack's own metrics (EMF, shared/chat/metrics.py) go to this namespace
+    POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
   }
 
   # Only the function that verifies tokens (permissions.jwtSecret: the authorizer) learns how: where

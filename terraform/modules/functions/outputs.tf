@@ -34,12 +34,11 @@ output "layer_arn" {
 }
 
 output "async_functions" {
-  description = "Asynchronously invoked function (manifest name) -> its Lambda name, failure queue and log group, for the alarms."
+  description = "Asynchronously invoked function (manifest name) -> its Lambda name and failure queue, for the alarms and the dashboard."
   value = {
     for name, queue in aws_sqs_queue.dlq : name => {
-      function_name  = aws_lambda_function.this[name].function_name
-      queue_name     = queue.name
-      log_group_name = aws_cloudwatch_log_group.this[name].name
+      function_name = aws_lambda_function.this[name].function_name
+      queue_name    = queue.name
     }
   }
 }

@@ -167,6 +167,17 @@ variable "log_level" {
   }
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the stack's own metrics (POWERTOOLS_METRICS_NAMESPACE of every function)."
+  type        = string
+  default     = "wschat"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9./#:_-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace: 1-255 of A-Z a-z 0-9 . / # : _ -, not starting with AWS/."
+  }
+}
+
 variable "function_settings" {
   description = "Optional tunables (environment variables from shared/chat/config.py OPTIONAL) set on every function."
   type        = map(string)

@@ -19,13 +19,28 @@ variable "stage_name" {
 }
 
 variable "async_functions" {
-  description = "Asynchronously invoked function -> { function_name, queue_name (its on-failure queue), log_group_name }: alarms on failed and dropped events and on the fan-out hop cap."
+  description = "Asynchronously invoked function -> { function_name, queue_name (its on-failure queue) }: alarms on failed and dropped events and on the fan-out hop cap, the queue depth on the dashboard."
   type = map(object({
-    function_name  = string
-    queue_name     = string
-    log_group_name = string
+    function_name = string
+    queue_name    = string
   }))
   default = {}
+}
+
+variable "region" {
+  description = "Region of the stack (the dashboard's widgets and its console URL)."
+  type        = string
+}
+
+variable "metric_sources" {
+  description = "Which manifest functions write which of the stack's own metrics (shared/chat/metrics.py): deliverers (POST to @connections), senders (deliverers serving a route), routes_with_tables (route functions with DynamoDB permissions), the authorizer and the fan-out worker."
+  type = object({
+    deliverers         = list(string)
+    senders            = list(string)
+    routes_with_tables = list(string)
+    authorizer         = string
+    fanout_worker      = string
+  })
 }
 
 variable "metrics_namespace" {
@@ -36,6 +51,39 @@ variable "metrics_namespace" {
   validation {
     condition     = can(regex("^[A-Za-z0-9./#:_-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
     error_message = "metrics_namespace: 1-255 of A-Z a-z 0-9 . / # : _ -, not starting with AWS/."
+  }
+}
+
+variable "failed_delivery_alarm_percent" {
+  description = "Failed posts to @connections, in % of a deliverer's posts per period, at or above which it alarms."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.failed_delivery_alarm_percent > 0 && var.failed_delivery_alarm_percent <= 100
+    error_message = "failed_delivery_alarm_percent must be in (0, 100]."
+  }
+}
+
+variable "failed_delivery_alarm_minimum_posts" {
+  description = "Posts per period below which the failed-delivery share is not judged (a few posts make a noisy share)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.failed_delivery_alarm_minimum_posts >= 1
+    error_message = "failed_delivery_alarm_minimum_posts must be >= 1."
+  }
+}
+
+variable "delivery_latency_alarm_ms" {
+  description = "p99 of FanoutTimeToLastDelivery (message sentAt to its last delivery, ms) at or above which a deliverer alarms."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.delivery_latency_alarm_ms >= 100
+    error_message = "delivery_latency_alarm_ms must be >= 100."
   }
 }
 
