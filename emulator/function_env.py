@@ -52,6 +52,7 @@ class EnvironmentInputs:
     log_level: str
     function_settings: Mapping[str, str] = field(default_factory=dict)
     auth: Mapping[str, str] = field(default_factory=dict)  # jwt_environment: the token verifier's settings
+    metrics_namespace: str = "wschat"  # var.metrics_namespace (its default): where the EMF metrics go
 
     def common(self) -> dict[str, str]:
         return {
@@ -62,6 +63,7 @@ class EnvironmentInputs:
             "FANOUT_FUNCTION_NAME": self.fanout_function_name,
             "CLIENT_ACTIONS": ",".join(sorted(self.client_actions)),
             "LOG_LEVEL": self.log_level,
+            "POWERTOOLS_METRICS_NAMESPACE": self.metrics_namespace,
         }
 
 
