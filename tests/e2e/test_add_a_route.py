@@ -124,6 +124,10 @@ def test_the_packager_zips_the_new_function(scratch):
         assert archive.read("handler.py").decode() == HANDLER
 
 
+# The suites it runs evaluate Terraform for every route (CPU-bound: minutes on a busy 2-core machine);
+# the hang guard is the nested run's own bound (run(): 600 s), not pytest-timeout's 300 s default,
+# which fired first under load.
+@pytest.mark.timeout(660)
 def test_terraform_the_route_tests_the_property_tests_and_the_permission_test_include_it(scratch, tmp_path):
     report = tmp_path / "report.xml"
     run(scratch, "-m", "pytest", *SUITES, "-q", "-p", "no:cacheprovider", f"--junitxml={report}")
