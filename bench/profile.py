@@ -7,6 +7,7 @@ says why and the rest of the bench goes on.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,10 @@ from typing import Any
 
 RATE_HZ = 250
 TOP = 12
-WORKER_MARK = "spawn_main"  # the function workers' processes (multiprocessing spawn)
+# The function sandboxes' processes, by py-spy's process line: forked by multiprocessing's forkserver
+# (emulator/sandboxes.py), whose command line they keep; spawn_main: workers started by spawn.
+WORKER_MARKS = ("multiprocessing.forkserver", "spawn_main")
+_PROCESS_LINE = re.compile(r'process \d+:"[^"]*";?')
 
 
 def executable() -> str | None:
@@ -61,8 +65,9 @@ def summarize(raw: Path, top: int = TOP) -> dict[str, Any]:
             continue
         n = int(count)
         total += n
-        side = "worker" if WORKER_MARK in stack else "gateway"
-        frames = [f for f in stack.split(";")[1:] if not f.startswith("process ")]
+        side = "worker" if any(mark in stack for mark in WORKER_MARKS) else "gateway"
+        # the process lines (the chain of parents): a forkserver child's command line holds ";" itself
+        frames = [f for f in _PROCESS_LINE.sub("", stack).split(";") if f and not f.startswith("process ")]
         if not frames:
             continue
         sides[side] += n
