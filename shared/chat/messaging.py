@@ -184,9 +184,8 @@ def _store_and_deliver(caller: Caller, sender: str, text: str, client_message_id
     if not _claim_redelivery(existing, sent_at):
         # Delivered: nothing to do. Still delivering: that invocation may have died (its lease tells
         # when a repeat may take the delivery over), so the sender learns when to resend to be sure.
-        held = existing.status == "delivering" and existing.leaseUntil > sent_at
         return Outcome(existing.originalMessageId, duplicate=True, delivery=None,
-                       retry_after_ms=existing.leaseUntil - sent_at if held else None)
+                       retry_after_ms=existing.leaseUntil - sent_at if _lease_held(existing, sent_at) else None)
     original = Message.get(existing.originalConversationId, existing.originalMessageId, consistent_read=True)
     job.frame = message_frame(original)
     return Outcome(original.messageId, duplicate=True, delivery=_deliver_once(existing, job, remaining_ms))
@@ -208,9 +207,14 @@ def _save_once(message: Message, dedup: MessageDedup) -> bool:
     return True
 
 
+def _lease_held(existing: MessageDedup, at_ms: int) -> bool:
+    """Another invocation is still delivering the stored message (it may also have died: see the lease)."""
+    return existing.status == "delivering" and existing.leaseUntil > at_ms
+
+
 def _claim_redelivery(existing: MessageDedup, at_ms: int) -> bool:
     """Takes over delivery of a stored message whose first delivery failed or was abandoned."""
-    if existing.status == "delivered" or (existing.status == "delivering" and existing.leaseUntil > at_ms):
+    if existing.status == "delivered" or _lease_held(existing, at_ms):
         return False
     try:
         existing.update(
