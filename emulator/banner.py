@@ -11,7 +11,8 @@ def handler_placement(config: StackConfig) -> str:
     if not config.function_workers:
         return f"{threads} of this process"
     workers = config.function_workers
-    return f"a sandbox process per function (up to {workers} each when busy) x {threads}"
+    when = "started by its first invocation" if config.sandboxes_on_demand else "running from the start"
+    return f"a sandbox process per function, {when} (up to {workers} each when busy) x {threads}"
 
 
 def client_hint(config: StackConfig, ws_url: str) -> str:

@@ -13,6 +13,7 @@ from emulator.config import (
     AUTH_MODES,
     DEV_JWT_SECRET,
     LOCAL_OIDC_AUDIENCE,
+    SANDBOX_MODES,
     TOKEN_SOURCES,
     Quotas,
     StackConfig,
@@ -36,6 +37,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                         "apart from the gateway and each other as on AWS, each with exactly its Terraform "
                         "environment; a timed-out invocation's sandbox is recycled "
                         "(default 1; 0 runs them all in the gateway's own threads)")
+    g.add_argument("--sandboxes", choices=SANDBOX_MODES, default="on-demand",
+                   help="on-demand: a function's sandbox starts on its first invocation, as Lambda starts an execution "
+                        "environment (each is loaded once at start to report import errors); always: every "
+                        "function's sandbox runs from the start (no cold starts) (default on-demand)")
     g.add_argument("--handler-log-level", default="INFO", help="LOG_LEVEL given to the functions")
     g.add_argument("--no-dynamodb-proxy", action="store_true",
                    help="give handlers DynamoDB directly (disables DynamoDB throttling injection)")
@@ -133,7 +138,7 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         handler_log_level=args.handler_log_level, dynamodb=args.dynamodb, table_prefix=args.table_prefix,
         quotas=quotas, faults=faults, dynamodb_fault_proxy=not args.no_dynamodb_proxy,
         concurrency=args.concurrency, log_invocations=not args.quiet, log_format=args.log_format,
-        function_workers=args.function_workers,
+        function_workers=args.function_workers, sandboxes_on_demand=args.sandboxes == "on-demand",
     )
 
 

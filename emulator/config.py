@@ -13,6 +13,7 @@ from manifest import manifest_path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_JWT_SECRET = "local-dev-secret-not-for-production-only-for-the-emulator-on-loopback"  # noqa: S105 - documented local-only secret
 AUTH_MODES = ("hs256", "oidc")  # chat.config.AUTH_MODES
+SANDBOX_MODES = ("on-demand", "always")  # CLI --sandboxes: StackConfig.sandboxes_on_demand
 TOKEN_SOURCES = ("query", "subprotocol")  # chat.protocol.TOKEN_SOURCES: both on unless narrowed
 LOCAL_OIDC_AUDIENCE = "wschat-local"
 
@@ -70,6 +71,9 @@ class StackConfig:
     dynamodb_fault_proxy: bool = True  # route handlers' DynamoDB calls through the throttling proxy
     concurrency: int = 64  # handler threads (Lambda concurrency of the whole stack, per worker process)
     function_workers: int = 0  # 0: handlers in this process's threads; N: in N worker processes
+    # with function_workers: a function's sandbox starts on its first invocation (as Lambda; `make run`),
+    # else every function's sandbox runs from the start
+    sandboxes_on_demand: bool = False
     # Asynchronous (Event) invocations that fail are retried like Lambda does (2 retries; AWS waits
     # about 1 and 2 minutes, locally these delays in seconds), then dropped with a log line.
     async_retry_delays_s: tuple[float, ...] = (1.0, 2.0)

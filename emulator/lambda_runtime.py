@@ -248,17 +248,19 @@ class WorkerRuntime(LambdaRuntime):
     each with ``concurrency`` threads and exactly its function's environment (``environments``)."""
 
     def __init__(self, manifest: Manifest, spec: WorkerSpec, *, workers: int, faults: FaultInjector,
-                 environments: Mapping[str, Mapping[str, str]]) -> None:
+                 environments: Mapping[str, Mapping[str, str]], on_demand: bool = False) -> None:
         super().__init__(manifest, spec.functions_dir, region=spec.region, account_id=spec.account_id, faults=faults,
                          capacity=spec.concurrency * max(1, workers))
         self._spec = spec
         self._workers = workers
         self._environments = environments
+        self._on_demand = on_demand
         self._pool: SandboxPool | None = None
         self.recycles: list[tuple[str, int | None, str]] = []  # (function, pid, why), oldest first
 
     def load_all(self) -> None:
-        self._pool = SandboxPool(self.manifest, self._spec, self._environments, self._workers)
+        self._pool = SandboxPool(self.manifest, self._spec, self._environments, self._workers,
+                                 on_demand=self._on_demand)
         self._pool.on_recycle = self._recycled
         self._pool.start()
         self._loaded = frozenset(self._pool.loaded)
@@ -305,12 +307,15 @@ class WorkerRuntime(LambdaRuntime):
 
 def make_runtime(manifest: Manifest, *, manifest_path: Path, functions_dir: Path, shared_dir: Path, region: str,
                  account_id: str, concurrency: int, faults: FaultInjector, function_workers: int,
-                 environments: Mapping[str, Mapping[str, str]], metrics_socket: str = "") -> LambdaRuntime:
-    """The worker runtime with up to ``function_workers`` sandboxes per function, else the thread runtime."""
+                 environments: Mapping[str, Mapping[str, str]], metrics_socket: str = "",
+                 sandboxes_on_demand: bool = False) -> LambdaRuntime:
+    """The worker runtime with up to ``function_workers`` sandboxes per function (started on a function's
+    first invocation with ``sandboxes_on_demand``), else the thread runtime."""
     if function_workers:
         spec = WorkerSpec(manifest_path, functions_dir, shared_dir, region, account_id, concurrency,
                           metrics_socket=metrics_socket)
-        return WorkerRuntime(manifest, spec, workers=function_workers, faults=faults, environments=environments)
+        return WorkerRuntime(manifest, spec, workers=function_workers, faults=faults, environments=environments,
+                             on_demand=sandboxes_on_demand)
     return ThreadRuntime(manifest, functions_dir, shared_dir, region=region, account_id=account_id,
                          concurrency=concurrency, faults=faults)
 

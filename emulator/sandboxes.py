@@ -3,8 +3,11 @@
 (emulator/function_worker.py), apart from the gateway as Lambda runs apart from API Gateway, and apart
 from every other function as each Lambda function has execution environments of its own.
 
-- Start: one sandbox per function when the stack starts; up to N per function while every one of
-  them has ``concurrency`` invocations in flight. Sandboxes are forked from a zygote process that
+- Start: each function is loaded once when the stack starts, so that an import error is reported at
+  once. With ``on_demand`` (`make run`'s default) those sandboxes stop again and a function's first
+  invocation starts its sandbox, as Lambda creates an execution environment for the first request (a
+  cold start; a function never invoked holds no memory); else one sandbox per function stays up from
+  the start. Up to N per function while every one of them has ``concurrency`` invocations in flight. Sandboxes are forked from a zygote process that
   imported the heavy libraries once (multiprocessing's forkserver with PRELOAD), so a start costs the
   import of the function's own code only; then the process replaces its environment with exactly its
   function's (emulator/function_env.py).
@@ -88,8 +91,9 @@ class _Sandbox:
 
 class SandboxPool:
     def __init__(self, manifest: Manifest, spec: WorkerSpec, environments: Mapping[str, Mapping[str, str]],
-                 per_function: int) -> None:
+                 per_function: int, *, on_demand: bool = False) -> None:
         self.manifest = manifest
+        self.on_demand = on_demand
         self._spec = spec
         self._environments = environments
         self._per_function = max(1, per_function)
@@ -115,7 +119,8 @@ class SandboxPool:
         return sandbox
 
     def start(self) -> None:
-        """One sandbox per function, loaded (blocking: call it off the event loop)."""
+        """One sandbox per function, loaded (blocking: call it off the event loop); ``on_demand``: each
+        is stopped again once it has reported what it loaded."""
         try:
             started = [self._new(name) for name in self.manifest.functions]
             for sandbox in started:
@@ -125,6 +130,11 @@ class SandboxPool:
         except BaseException:
             self.close()
             raise
+        if self.on_demand:
+            for group in self._sandboxes.values():
+                group.clear()
+            for sandbox in started:
+                _stop_unattached(sandbox)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Binds the sandboxes' channels to the gateway's loop (once, before the first invocation)."""
@@ -343,6 +353,21 @@ class SandboxPool:
             else:
                 sandbox.conn.close()
             _fail_pending(sandbox, "the stack stopped", self._calls)
+
+
+def _stop_unattached(sandbox: _Sandbox) -> None:
+    """Stops a loaded sandbox that never took an invocation (no loop attached yet)."""
+    try:
+        assert sandbox.sock is not None
+        sandbox.sock.sendall(frame(STOP))
+    except OSError:
+        pass
+    sandbox.process.join(5)
+    if sandbox.process.is_alive():
+        sandbox.kill()
+        sandbox.process.join(5)
+    if sandbox.sock is not None:
+        sandbox.sock.close()
 
 
 def _fail_pending(sandbox: _Sandbox, reason: str, calls: dict[asyncio.Future[Any], tuple[_Sandbox, int]]) -> None:

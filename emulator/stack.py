@@ -194,7 +194,8 @@ class LocalStack:
                                      functions_dir=cfg.functions_dir, shared_dir=cfg.shared_dir,  # type: ignore[arg-type]
                                      region=cfg.region, account_id=cfg.account_id, concurrency=cfg.concurrency,
                                      faults=self.injector, function_workers=cfg.function_workers,
-                                     environments=self.function_env, metrics_socket=metrics_socket)
+                                     environments=self.function_env, metrics_socket=metrics_socket,
+                                     sandboxes_on_demand=cfg.sandboxes_on_demand)
         await loop.run_in_executor(None, self._runtime.load_all)
         self._runtime.attach(loop)
         self.gateway = Gateway(manifest=manifest, runtime=self._runtime, quotas=quotas, stage=self.stage,

@@ -1,5 +1,5 @@
 """Start/stop :mod:`harness.stack_server` as a child process, wait for its ready line (no polling), and
-account for its processes: the gateway, its function workers, and the rest (DynamoDB Local's JVM)."""
+account for its processes: the gateway, its function sandboxes, and the rest (DynamoDB Local's JVM)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class StackProcess:
     repo: Path = REPO  # the checkout whose emulator, functions and manifest run
     concurrency: int = 64
     function_workers: int = 1  # as `make run`: the functions in their own process(es)
+    sandboxes: str = "on-demand"  # as `make run`: a function's sandbox starts on its first invocation
     dynamodb: str = "auto"  # auto (DynamoDB Local) | local | moto
     dynamodb_proxy: str = "none"  # count (bench) | faults | none
     quotas: str = "lifted"  # lifted (bench) | stage (load test)
@@ -40,6 +41,7 @@ class StackProcess:
     def command(self, ready_fd: int) -> list[str]:
         cmd = [sys.executable, "-m", "harness.stack_server", "--ready-fd", str(ready_fd),
                "--concurrency", str(self.concurrency), "--function-workers", str(self.function_workers),
+               "--sandboxes", self.sandboxes,
                "--dynamodb", self.dynamodb, "--dynamodb-proxy", self.dynamodb_proxy, "--quotas", self.quotas,
                "--handler-log-level", self.handler_log_level, "--log-invocations", self.log_invocations]
         for key, value in self.env.items():
@@ -82,43 +84,59 @@ class StackProcess:
         assert self.proc is not None
         return psutil.Process(self.proc.pid)
 
+    def _descendants(self) -> tuple[list[psutil.Process], list[psutil.Process]]:
+        """The gateway's descendants, read now (a sandbox killed and replaced has a new id): the
+        functions' side (the sandboxes, the forkserver they are forked from, multiprocessing's resource
+        tracker) and the rest (DynamoDB Local's JVM; with moto: none)."""
+        functions, others = [], []
+        for child in self._gateway().children(recursive=True):
+            try:
+                is_jvm = child.name() == "java"
+            except psutil.Error:
+                continue
+            (others if is_jvm else functions).append(child)
+        return functions, others
+
     def _workers(self) -> list[psutil.Process]:
-        return [psutil.Process(pid) for pid in self.info.get("worker_pids", [])]
+        return self._descendants()[0]
 
     def _others(self) -> list[psutil.Process]:
-        """The gateway's other descendants: DynamoDB Local's JVM (with moto: none)."""
-        workers = {w.pid for w in self._workers()}
-        return [c for c in self._gateway().children(recursive=True) if c.pid not in workers]
+        return self._descendants()[1]
 
     def rss_bytes(self, children: bool = False) -> int:
-        """The emulator's RSS: the gateway process plus its function workers; ``children=True``: the
-        other child processes instead (DynamoDB Local's JVM)."""
+        """The emulator's RSS: the gateway process plus its function sandboxes (and their forkserver);
+        ``children=True``: the other child processes instead (DynamoDB Local's JVM)."""
         if children:
-            return sum(c.memory_info().rss for c in self._others())
+            return _sum_rss(self._others())
         return int(self._gateway().memory_info().rss) + self.worker_rss_bytes()
 
     def worker_rss_bytes(self) -> int:
-        return sum(w.memory_info().rss for w in self._workers())
+        return _sum_rss(self._workers())
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the gateway and its function workers."""
+        """User + system CPU of the gateway and its function sandboxes (those alive now)."""
         total = 0.0
         for proc in [self._gateway(), *self._workers()]:
-            t = proc.cpu_times()
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
             total += t.user + t.system
         return total
 
-    def rss_groups(self) -> dict[str, list[int]]:
-        """Process ids by role, for a sampler of peak RSS (loadtest.rss.RssMonitor)."""
+    def process_groups(self) -> dict[str, list[int]]:
+        """Process ids by role, read at each call, for a sampler of peak RSS and CPU
+        (loadtest.resources.ResourceMonitor)."""
         if self.proc is None or self.proc.poll() is not None:
             return {}
         try:
-            others = [p.pid for p in self._others()]
+            functions, others = self._descendants()
         except psutil.Error:
-            others = []
+            functions, others = [], []
         return {"load clients": [os.getpid()],
-                "local stack (gateway + function workers)": [self.proc.pid, *self.info.get("worker_pids", [])],
-                "dynamodb-local (jvm)": others}
+                "local stack: gateway": [self.proc.pid],
+                "local stack: function sandboxes": [p.pid for p in functions],
+                "dynamodb-local (jvm)": [p.pid for p in others]}
 
     # --- its endpoints -------------------------------------------------------------------------
     async def set_faults(self, **changes: Any) -> dict[str, Any]:
@@ -176,3 +194,13 @@ def _read_line(fd: int, timeout: float, proc: subprocess.Popen[bytes], log_path:
             raise RuntimeError(f"the local stack exited with {proc.wait(10)} before it was ready{where}")
         data += chunk
     return data.decode()
+
+
+def _sum_rss(processes: list[psutil.Process]) -> int:
+    total = 0
+    for proc in processes:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue  # exited since it was listed
+    return total

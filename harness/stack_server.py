@@ -29,7 +29,7 @@ from typing import Any
 
 from emulator import LocalStack, Quotas, StackConfig, loops
 from emulator.cli import configure_logging
-from emulator.config import REPO_ROOT
+from emulator.config import REPO_ROOT, SANDBOX_MODES
 from emulator.dynamodb import EmbeddedDynamoDB
 from harness.dynamodb_counter import STATS_PATH, CountingProxy
 from harness.invocations import InvocationCounter
@@ -51,6 +51,7 @@ def stack_config(args: argparse.Namespace, dynamodb_endpoint: str) -> StackConfi
                        log_format="json" if args.log_invocations == "json" else "text",
                        handler_log_level=args.handler_log_level,
                        concurrency=args.concurrency, function_workers=args.function_workers,
+                       sandboxes_on_demand=args.sandboxes == "on-demand",
                        extra_env=dict(kv.split("=", 1) for kv in args.env))
 
 
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="handler threads (per function worker)")
     parser.add_argument("--function-workers", type=int, default=1,
                         help="function worker processes, as `make run` (0: handlers in the gateway's threads)")
+    parser.add_argument("--sandboxes", choices=SANDBOX_MODES, default="on-demand",
+                        help="on-demand (as `make run`): a function's sandbox starts on its first invocation; "
+                             "always: every function's sandbox from the start")
     parser.add_argument("--handler-log-level", default="WARNING", help="LOG_LEVEL of the functions")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra handler env")
     parser.add_argument("--log-invocations", choices=("off", "text", "json"), default="off",

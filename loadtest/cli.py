@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from harness.control import StackControl
 from harness.limits import raise_nofile
 from harness.stack_process import StackProcess
-from loadtest import chaos
+from loadtest import ceiling, chaos
 from loadtest.runner import LoadParams, Target, run_load
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,8 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="during the sending phase: SIGKILL a function worker, pause DynamoDB Local 2 s, "
                         "@connections 500/503 for 1 s, a burst of reconnects (schedule: loadtest/chaos.py; "
                         "on in `make load`)")
+    p.add_argument("--ceiling", action="store_true",
+                   help="measure the stack's ceiling instead: the same load without chaos at rising offered "
+                        "rates (--ceiling-steps) against one stack, each step with its CPU by process group; "
+                        "--duration is each step's (`make load-ceiling`)")
+    p.add_argument("--ceiling-steps", type=_rates, default=ceiling.DEFAULT_STEPS,
+                   help="offered msg/s of the steps, comma-separated (default "
+                        f"{','.join(f'{r:g}' for r in ceiling.DEFAULT_STEPS)})")
     p.add_argument("--out", type=Path, default=REPO / "build" / "load", help="report directory (build/load)")
     return p
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of rates: {text!r}") from None
+    if not rates or any(not 0 < r <= 2000 for r in rates) or list(rates) != sorted(rates):
+        raise argparse.ArgumentTypeError("rates must rise, each above 0 and at most 2000 msg/s")
+    return rates
 
 
 def check_bounds(args: argparse.Namespace) -> None:
@@ -78,6 +95,8 @@ def check_bounds(args: argparse.Namespace) -> None:
             raise SystemExit(f"--{name.replace('_', '-')} must be between 0 and 1")
     if args.interval <= 0 or args.connect_rate <= 0:
         raise SystemExit("--interval and --connect-rate must be > 0")
+    if args.ceiling and args.chaos:
+        raise SystemExit("--ceiling measures the stack without chaos: leave out --chaos")
     if args.base_url is not None and not is_loopback(args.base_url):
         raise SystemExit("--base-url must be a loopback address: the load test never leaves this machine")
 
@@ -118,12 +137,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         async with StackControl(base_url) as control:
             info = await control.info()
             target = Target(ws_url=str(info["wsUrl"]), token=control.token, set_faults=control.set_faults,
-                            rss_pids=stack.rss_groups if stack else (lambda: {}),
+                            process_groups=stack.process_groups if stack else (lambda: {}),
                             info=_info_with_dynamodb_pid(control, stack))
             if params.chaos:
                 print("chaos schedule (from the start of the sending phase):\n  "
                       + "\n  ".join(chaos.describe(params.duration_s)), flush=True)
-            report = await run_load(target, params, progress=lambda s: print(s, flush=True))
+            progress = lambda s: print(s, flush=True)  # noqa: E731
+            report = (await ceiling.sweep(target, params, args.ceiling_steps, progress) if args.ceiling
+                      else await run_load(target, params, progress=progress))
             report["stack"] = {"started_by_loadtest": stack is not None,
                                "dynamodb": stack.info["dynamodb_backend"] if stack
                                else info.get("dynamodb", {}).get("backend")}
@@ -161,7 +182,8 @@ def render(report: dict[str, Any]) -> str:
         ("delivered", report["delivered"]),
         ("lost (goal 0)", report["lost"]),
         ("offered rate", f"{report['offered_messages_per_s']} msg/s ({p['clients']} clients, one message "
-                         f"per {p['send_interval_s']:g} s each)"),
+                         f"per {p['send_interval_s']:g} s each; {report['throughput']['offered_messages_per_s']} "
+                         f"realised by their random schedules)"),
         ("repeats seen on the wire", report["duplicated"]),
         ("duplicated after dedupe by messageId (goal 0)", report["duplicated_after_dedupe"]),
         ("per-sender order violations (goal 0)", report["order_violations"]),
@@ -176,6 +198,10 @@ def render(report: dict[str, Any]) -> str:
         ("send errors (retried)", json.dumps(report["send_errors"]) if report["send_errors"] else "none"),
     ]
     rows += [(f"peak RSS: {name}", f"{value} MB") for name, value in rss.items()]
+    cpu = report.get("cpu_cores_while_sending") or {}
+    rows += [(f"CPU while sending: {name}", f"{cores} cores") for name, cores in cpu.get("by_group", {}).items()]
+    if cpu:
+        rows.append(("bottleneck", cpu["verdict"]))
     for entry in report.get("chaos", []):
         details = {k: v for k, v in entry.items() if k not in ("fault", "at_s", "what", "done_at_s")}
         rows.append((f"chaos t+{entry['at_s']} s {entry['fault']}", json.dumps(details)))
@@ -199,17 +225,27 @@ def main(argv: list[str] | None = None) -> int:
     report["started_at"] = started.isoformat(timespec="seconds")
     report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                          "platform": platform.platform()}
-    report["passed"] = passed(report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = f"load-{started.strftime('%Y%m%dT%H%M%SZ')}-{p_clients(report)}c.json"
-    text = json.dumps(report, indent=2, sort_keys=True)
-    (args.out / name).write_text(text)
-    (args.out / "latest.json").write_text(text)
-    print(render(report))
-    print(f"  report: {args.out / name}")
+    if args.ceiling:
+        report["passed"] = ceiling.passed(report)
+        path = _write(report, args.out, f"ceiling-{started.strftime('%Y%m%dT%H%M%SZ')}.json", "ceiling-latest.json")
+        print(ceiling.render(report))
+    else:
+        report["passed"] = passed(report)
+        path = _write(report, args.out, f"load-{started.strftime('%Y%m%dT%H%M%SZ')}-{p_clients(report)}c.json",
+                      "latest.json")
+        print(render(report))
+    print(f"  report: {path}")
     print("  PASS: no message lost, duplicated (after dedupe by messageId) or reordered" if report["passed"]
           else "  FAIL: see lost/duplicated/order above", flush=True)
     return 0 if report["passed"] else 1
+
+
+def _write(report: dict[str, Any], out: Path, name: str, latest: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2, sort_keys=True)
+    (out / name).write_text(text)
+    (out / latest).write_text(text)
+    return out / name
 
 
 def p_clients(report: dict[str, Any]) -> int:

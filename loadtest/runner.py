@@ -13,6 +13,7 @@ import asyncio
 import bisect
 import json
 import random
+import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from harness.client import ChatClient, clock
 from loadtest import chaos
 from loadtest.model import Epoch, Sent, intended, judge
-from loadtest.rss import RssMonitor
+from loadtest.resources import ResourceMonitor
 
 RETRYABLE = {"THROTTLED", "RATE_LIMITED", "Internal server error", "Too Many Requests"}
 #: A resend answered ``duplicate`` with ``retryAfterMs`` met the delivery lease of another invocation, which
@@ -65,7 +66,7 @@ class Target:
     ws_url: str
     token: Callable[[str], Awaitable[str]]
     set_faults: Callable[[dict[str, Any]], Awaitable[Any]]
-    rss_pids: Callable[[], dict[str, list[int]]] = field(default=lambda: {})
+    process_groups: Callable[[], dict[str, list[int]]] = field(default=lambda: {})
     info: Callable[[], Awaitable[dict[str, Any]]] | None = None  # /_local/info (the chaos needs it)
 
 
@@ -85,6 +86,10 @@ class Run:
         self.missing: set[tuple[str, tuple[str, int]]] | None = None
         self.all_seen = asyncio.Event()
         self.reconnects = 0
+        self.due = 0  # messages the clients' schedules made due in the timed phase (the offer realised)
+        # users and rooms of this run only: several runs against one stack (the ceiling sweep, a
+        # `--base-url` stack) must not meet each other's clientMessageIds (a resend's dedup) or rooms
+        self.tag = secrets.token_hex(3)
 
     def received(self, key: str, epoch: Epoch) -> None:
         if self.missing is not None:
@@ -100,8 +105,8 @@ class Client(ChatClient):
     def __init__(self, run: Run, index: int) -> None:
         super().__init__()
         self.run = run
-        self.user = f"load{index:05d}"
-        self.room = f"room{index % run.params.rooms:04d}"
+        self.user = f"load-{run.tag}-{index:05d}"
+        self.room = f"room-{run.tag}-{index % run.params.rooms:04d}"
         self.rng = random.Random(None if run.params.seed is None else run.params.seed + index)  # noqa: S311
         self.generation = 0
         self.epoch: Epoch | None = None
@@ -243,12 +248,17 @@ class Client(ChatClient):
 
     async def loop(self, end: float) -> None:
         p = self.run.params
+        due = clock()
         while True:
-            pause = self.rng.expovariate(1.0 / p.send_interval_s)
-            if clock() + pause >= end:
+            # the messages are due on the client's own schedule (exponential gaps), not after each ack:
+            # the offered rate is clients / interval whatever the latency; one due while the previous
+            # one awaits its ack is sent right after that ack (one message in flight per client)
+            due += self.rng.expovariate(1.0 / p.send_interval_s)
+            if due >= end:
                 return
+            self.run.due += 1
             try:
-                await asyncio.wait_for(self.kicked.wait(), pause)  # the load's pacing, cut short by a drop
+                await asyncio.wait_for(self.kicked.wait(), max(0.0, due - clock()))  # cut short by a drop
             except TimeoutError:
                 pass
             if self.kicked.is_set():  # dropped by the chaos: reconnect at once, then carry on pacing
@@ -275,7 +285,7 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
                    ) -> dict[str, Any]:
     run = Run(target, params)
     clients = [Client(run, i) for i in range(params.clients)]
-    monitor = RssMonitor(target.rss_pids)
+    monitor = ResourceMonitor(target.process_groups)
     monitor.start()
     started = clock()
     try:
@@ -295,6 +305,7 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
         await asyncio.gather(*(c.send_one() for c in warm))
         warmup_s = clock() - warm_started
         send_started = clock()
+        monitor.open_window(send_started)
         end = send_started + params.duration_s
         schedule = None
         if params.chaos:
@@ -305,6 +316,7 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
             schedule = asyncio.create_task(chaos.run_schedule(hooks, send_started, params.duration_s, progress))
         await asyncio.gather(*(c.loop(end) for c in clients if c.epoch is not None))
         run_end = clock()
+        monitor.close_window(run_end)
         chaos_log = await schedule if schedule is not None else []
         confirming = sum(len(c.to_confirm) for c in clients)
         if confirming:
@@ -346,12 +358,23 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
         "send_errors": dict(run.send_errors),
         "durations_s": {"connect": round(connect_s, 2), "warmup": round(warmup_s, 2), "send": round(send_s, 2),
                         "drain": round(drain_s, 2)},
-        "throughput": {"messages_per_s": round(verdict["acked"] / send_s, 1) if send_s else None,
-                       "deliveries_per_s": round(verdict["delivered"] / send_s, 1) if send_s else None},
+        "throughput": {**_throughput(run, send_started, send_s),
+                       "offered_messages_per_s": round(run.due / params.duration_s, 1)},
         "peak_rss_mb": monitor.peaks_mb(),
+        "cpu_cores_while_sending": monitor.cores(),
         "chaos": chaos_log,
         "offered_messages_per_s": round(sum(1 for c in clients if c.epoch is not None) / params.send_interval_s, 1),
     }
+
+
+def _throughput(run: Run, send_started: float, send_s: float) -> dict[str, float | None]:
+    """Messages first sent in the timed phase and acked, and their distinct deliveries, per second of it
+    (the warm-up's messages are verified like the others, not counted here)."""
+    timed = {key for key, m in run.sent.items() if m.acked is not None and m.first_sent >= send_started}
+    deliveries = {(key, epoch.key) for epoch in run.epochs for key, _ in epoch.received if key in timed}
+    if not send_s:
+        return {"messages_per_s": None, "deliveries_per_s": None}
+    return {"messages_per_s": round(len(timed) / send_s, 1), "deliveries_per_s": round(len(deliveries) / send_s, 1)}
 
 
 def _burst(clients: list[Client], share: float, rng: random.Random) -> int:

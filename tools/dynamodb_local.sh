@@ -14,7 +14,8 @@ case "${1:-jar}" in
   run)
     command -v java >/dev/null 2>&1 || { echo "dynamodb_local: java not found" >&2; exit 1; }
     cd "$dir"
-    exec java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar DynamoDBLocal.jar -inMemory \
+    exec java -Djava.library.path="$dir/DynamoDBLocal_lib" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+      -jar DynamoDBLocal.jar -inMemory -disableTelemetry \
       -port "${2:-8000}" ;;
   *) echo "usage: $0 jar|run [PORT]" >&2; exit 2 ;;
 esac
