@@ -58,6 +58,11 @@ def test_every_catalogued_metric_is_written_as_a_valid_emf_document(capsys):
 
 @pytest.mark.parametrize("broken, reason", [
     (lambda d: d["_aws"].pop("Timestamp"), "Timestamp"),
+    # the same directives as the valid document just accepted (emf.validate's cache), a bad timestamp
+    (lambda d: d["_aws"].update(Timestamp=-1), "less than the minimum"),
+    (lambda d: d["_aws"].update(Timestamp="1764460800000"), "is not of type 'integer'"),
+    (lambda d: d["_aws"].update(Timestamp=True), "is not of type 'integer'"),
+    (lambda d: d.update(_aws=[d["_aws"]]), "is not of type 'object'"),
     (lambda d: d.pop("FunctionName"), "dimension 'FunctionName'"),
     (lambda d: d.update(DeliveriesGone="3"), "must be a number"),
     (lambda d: d.update(DeliveriesGone=list(range(101))), "1 to 100 values"),
