@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "of starting one")
     p.add_argument("--concurrency", type=int, default=16,
                    help="handler threads of the started stack (default 16: fewer threads, less GIL contention)")
+    p.add_argument("--function-workers", type=int, default=2,
+                   help="sandboxes per function of the started stack when it is busy (default 2: a function "
+                        "under load gets a second process, as Lambda starts more execution environments; "
+                        "`make run` has 1)")
     p.add_argument("--dynamodb-proxy", action="store_true",
                    help="keep the stack's DynamoDB fault proxy (one more HTTP hop per call; the load injects "
                         "no DynamoDB faults, so it is off by default)")
@@ -126,7 +130,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         if args.base_url is None:
             # the stage throttle would refuse the load itself; the per-connection limit and AWS's other
             # quotas stay on (harness.stack_server --quotas stage)
-            stack = StackProcess(concurrency=args.concurrency, quotas="stage",
+            stack = StackProcess(concurrency=args.concurrency, function_workers=args.function_workers, quotas="stage",
                                  dynamodb_proxy="faults" if args.dynamodb_proxy else "none",
                                  log_path=args.out / "stack.log")
             print(f"starting the local stack (log: {stack.log_path}) ...", flush=True)
