@@ -41,9 +41,10 @@ class StackProcess:
     def command(self, ready_fd: int) -> list[str]:
         cmd = [sys.executable, "-m", "harness.stack_server", "--ready-fd", str(ready_fd),
                "--concurrency", str(self.concurrency), "--function-workers", str(self.function_workers),
-               "--sandboxes", self.sandboxes,
                "--dynamodb", self.dynamodb, "--dynamodb-proxy", self.dynamodb_proxy, "--quotas", self.quotas,
                "--handler-log-level", self.handler_log_level, "--log-invocations", self.log_invocations]
+        if self.sandboxes != "on-demand":  # the server's default; a baseline commit's server has no such flag
+            cmd += ["--sandboxes", self.sandboxes]
         for key, value in self.env.items():
             cmd += ["--env", f"{key}={value}"]
         return cmd

@@ -31,6 +31,8 @@ RETRYABLE = {"THROTTLED", "RATE_LIMITED", "Internal server error", "Too Many Req
 #: may have died while fanning out: the message is resent once more when the lease has run out (plus this
 #: margin), as the README tells clients to (docs/reliability.md).
 CONFIRM_MARGIN_S = 1.0
+#: Resends after a lease, per message, at most (each duplicate ack with retryAfterMs asks for one).
+MAX_CONFIRMATIONS = 5
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Run:
         self.all_seen = asyncio.Event()
         self.reconnects = 0
         self.due = 0  # messages the clients' schedules made due in the timed phase (the offer realised)
+        self.skipped = 0  # slots a client let pass because it was more than an interval behind
         # users and rooms of this run only: several runs against one stack (the ceiling sweep, a
         # `--base-url` stack) must not meet each other's clientMessageIds (a resend's dedup) or rooms
         self.tag = secrets.token_hex(3)
@@ -243,8 +246,16 @@ class Client(ChatClient):
                     self.kicked.clear()
                     await self.close()
                     continue
-                if frame.get("type") == "ack":
-                    break
+                if frame.get("type") != "ack":
+                    continue  # an error frame (retryable: the takeover invocation failed): resend
+                retry_after_ms = frame.get("retryAfterMs")
+                if (frame.get("duplicate") and isinstance(retry_after_ms, int)
+                        and message.confirmations < MAX_CONFIRMATIONS):
+                    # the lease is held again (by a resend that took the delivery over and then failed,
+                    # e.g. timed out): once more after it, as the protocol says for every such ack
+                    due = clock() + retry_after_ms / 1000 + CONFIRM_MARGIN_S
+                    bisect.insort(self.to_confirm, (due, message, body), key=lambda item: item[0])
+                break
 
     async def loop(self, end: float) -> None:
         p = self.run.params
@@ -254,6 +265,11 @@ class Client(ChatClient):
             # the offered rate is clients / interval whatever the latency; one due while the previous
             # one awaits its ack is sent right after that ack (one message in flight per client)
             due += self.rng.expovariate(1.0 / p.send_interval_s)
+            if clock() - due > p.send_interval_s:
+                # more than an interval behind (the stack is over its ceiling): the slots missed are
+                # not sent late in a burst, as a person does not queue up what they did not type
+                self.run.skipped += round((clock() - due) / p.send_interval_s)  # about that many slots
+                due = clock()
             if due >= end:
                 return
             self.run.due += 1
@@ -359,7 +375,8 @@ async def run_load(target: Target, params: LoadParams, progress: Callable[[str],
         "durations_s": {"connect": round(connect_s, 2), "warmup": round(warmup_s, 2), "send": round(send_s, 2),
                         "drain": round(drain_s, 2)},
         "throughput": {**_throughput(run, send_started, send_s),
-                       "offered_messages_per_s": round(run.due / params.duration_s, 1)},
+                       "offered_messages_per_s": round((run.due + run.skipped) / params.duration_s, 1),
+                       "skipped_while_behind": run.skipped},
         "peak_rss_mb": monitor.peaks_mb(),
         "cpu_cores_while_sending": monitor.cores(),
         "chaos": chaos_log,
