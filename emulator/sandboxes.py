@@ -7,10 +7,10 @@ from every other function as each Lambda function has execution environments of 
   once. With ``on_demand`` (`make run`'s default) those sandboxes stop again and a function's first
   invocation starts its sandbox, as Lambda creates an execution environment for the first request (a
   cold start; a function never invoked holds no memory); else one sandbox per function stays up from
-  the start. Up to N per function while every one of them has ``concurrency`` invocations in flight. Sandboxes are forked from a zygote process that
-  imported the heavy libraries once (multiprocessing's forkserver with PRELOAD), so a start costs the
-  import of the function's own code only; then the process replaces its environment with exactly its
-  function's (emulator/function_env.py).
+  the start. Up to N per function while every one of them has ``concurrency`` invocations in flight.
+  Sandboxes are forked from a zygote process that imported the heavy libraries once (multiprocessing's
+  forkserver with PRELOAD), so a start costs the import of the function's own code only; then the
+  process replaces its environment with exactly its function's (emulator/function_env.py).
 - Crash: a sandbox that exits (a crash in native code, the OOM killer, SIGKILL) fails the invocations
   it had in flight at once (``Runtime.ExitError``) and is replaced at once; invocations that arrive
   meanwhile wait for the new one (init time is not counted in the function timeout, as on Lambda).
