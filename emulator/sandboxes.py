@@ -133,8 +133,7 @@ class SandboxPool:
         if self.on_demand:
             for group in self._sandboxes.values():
                 group.clear()
-            for sandbox in started:
-                _stop_unattached(sandbox)
+            self._stop(started)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Binds the sandboxes' channels to the gateway's loop (once, before the first invocation)."""
@@ -331,6 +330,11 @@ class SandboxPool:
         sandboxes = [s for group in self._sandboxes.values() for s in group]
         for group in self._sandboxes.values():
             group.clear()
+        self._stop(sandboxes)
+
+    def _stop(self, sandboxes: list[_Sandbox]) -> None:
+        """Sends each its unsent requests and STOP, waits for it (killed after 5 s), closes its channel
+        and fails what it had in flight."""
         for sandbox in sandboxes:
             if sandbox.sock is None:
                 continue
@@ -353,21 +357,6 @@ class SandboxPool:
             else:
                 sandbox.conn.close()
             _fail_pending(sandbox, "the stack stopped", self._calls)
-
-
-def _stop_unattached(sandbox: _Sandbox) -> None:
-    """Stops a loaded sandbox that never took an invocation (no loop attached yet)."""
-    try:
-        assert sandbox.sock is not None
-        sandbox.sock.sendall(frame(STOP))
-    except OSError:
-        pass
-    sandbox.process.join(5)
-    if sandbox.process.is_alive():
-        sandbox.kill()
-        sandbox.process.join(5)
-    if sandbox.sock is not None:
-        sandbox.sock.close()
 
 
 def _fail_pending(sandbox: _Sandbox, reason: str, calls: dict[asyncio.Future[Any], tuple[_Sandbox, int]]) -> None:
